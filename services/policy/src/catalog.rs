@@ -90,6 +90,8 @@ pub struct Party {
     pub role: String,
     /// An organisation outside Defensie (a processor).
     pub external: bool,
+    /// A service of the hub itself: uses the hub's AMQP user.
+    pub hub_service: bool,
 }
 
 /// The six bases of art 6 AVG (GDPR).
@@ -309,6 +311,26 @@ impl Catalog {
         set.into_iter().collect()
     }
 
+    /// The queues a party may read: the queues of the routes it receives.
+    #[must_use]
+    pub fn queues_of(&self, party: &str) -> Vec<&str> {
+        let set: BTreeSet<&str> = self
+            .routes
+            .iter()
+            .filter(|r| r.recipient == party)
+            .map(|r| r.queue.as_str())
+            .collect();
+        set.into_iter().collect()
+    }
+
+    /// True when the party produces at least one message type.
+    #[must_use]
+    pub fn is_producer(&self, party: &str) -> bool {
+        self.message_types
+            .values()
+            .any(|m| m.producers.contains(party))
+    }
+
     /// Category of a leaf field of a message type.
     #[must_use]
     pub fn field_category(&self, message_type: &str, path: &str) -> Option<&str> {
@@ -359,6 +381,7 @@ fn compile(file: CatalogFile, version: String) -> Result<Catalog, CatalogError> 
                 name: p.name,
                 role: p.role,
                 external: p.external,
+                hub_service: p.hub_service,
             };
             (id, party)
         })

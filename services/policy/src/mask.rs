@@ -192,6 +192,46 @@ fn copy_message(
     out
 }
 
+/// The paths of the populated leaf fields of `message` (repeated fields
+/// once, without indexes), e.g. `candidate.address.city`.
+#[must_use]
+pub fn populated_paths(message: &DynamicMessage) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    collect_populated(message, "", &mut out);
+    out
+}
+
+fn collect_populated(
+    message: &DynamicMessage,
+    prefix: &str,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    for (field, value) in message.fields() {
+        let path = if prefix.is_empty() {
+            field.name().to_owned()
+        } else {
+            format!("{prefix}.{}", field.name())
+        };
+        match value {
+            Value::Message(inner) if !is_value_message(&inner.descriptor()) => {
+                collect_populated(inner, &path, out)
+            }
+            Value::List(items)
+                if items.iter().any(
+                    |i| matches!(i, Value::Message(m) if !is_value_message(&m.descriptor())),
+                ) =>
+            {
+                for item in items.iter().filter_map(Value::as_message) {
+                    collect_populated(item, &path, out);
+                }
+            }
+            _ => {
+                out.insert(path);
+            }
+        }
+    }
+}
+
 /// How many populated leaf values `message` holds (a repeated field counts
 /// each element; a timestamp counts once).
 #[must_use]

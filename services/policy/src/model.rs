@@ -42,6 +42,8 @@ pub(crate) struct PartyFile {
     pub role: String,
     #[serde(default)]
     pub external: bool,
+    #[serde(default)]
+    pub hub_service: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,269 @@
+//! `hub demo`: migrate, provision, start every service, submit synthetic
+//! hire events (with psychological tests, a medical examination and
+//! selection notes), and print where each field went: what crossed
+//! `dossier.onboarding`, what reached nobody, and what the dossier filed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hub_core::amqp::Amqp;
+use hub_core::amqp::consumer::RetryPolicy;
+use hub_core::amqp::headers::{get_str, short};
+use hub_core::auth::Credentials;
+use hub_core::config::{AmqpConfig, DatabaseConfig, RabbitApiConfig};
+use hub_core::envelope::H_INGRESS_ID;
+use hub_core::provision::provision;
+use hub_core::rabbit_api::RabbitApi;
+use hub_core::shutdown::Shutdown;
+use hub_policy::{Catalog, ContentType, PseudonymKey, payload, samples};
+use hub_proto::dossier::v1::GetDossierRequest;
+use hub_proto::dossier::v1::dossier_service_client::DossierServiceClient;
+use hub_proto::wens::v1::SubmitHireEventRequest;
+use hub_proto::wens::v1::hire_event_service_client::HireEventServiceClient;
+use prost_reflect::DynamicMessage;
+use tokio::net::TcpListener;
+use tonic::Request;
+use tonic::transport::Channel;
+
+use crate::compose::{Component, HubConfig, start};
+use crate::report::FieldReport;
+use crate::tap::Tap;
+
+/// What the demo runs against.
+#[derive(Clone, Debug)]
+pub struct DemoSettings {
+    /// The broker (its vhost is created when missing).
+    pub amqp: AmqpConfig,
+    /// The database (created when missing).
+    pub database: DatabaseConfig,
+    /// The management API.
+    pub rabbit_api: RabbitApiConfig,
+    /// The catalog.
+    pub catalog: Arc<Catalog>,
+    /// How many hire events to submit.
+    pub hire_events: u32,
+}
+
+fn secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Bearer metadata for a request.
+pub fn with_token<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
+}
+
+/// Runs the demo, writing the report to `out`.
+pub async fn run(settings: DemoSettings, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+    let catalog = settings.catalog.clone();
+    let parties: Vec<String> = catalog
+        .parties()
+        .filter(|p| !p.hub_service)
+        .map(|p| p.id.clone())
+        .collect();
+    let tokens: BTreeMap<String, String> = parties.iter().map(|p| (p.clone(), secret())).collect();
+    let passwords: BTreeMap<String, String> =
+        parties.iter().map(|p| (p.clone(), secret())).collect();
+    let admin_token = secret();
+    let mut identities: Vec<(String, String)> =
+        tokens.iter().map(|(p, t)| (p.clone(), t.clone())).collect();
+    identities.push(("admin".to_owned(), admin_token.clone()));
+
+    writeln!(
+        out,
+        "hub demo: database {}, broker {}",
+        settings.database.redacted_url(),
+        settings.amqp.redacted_url()
+    )?;
+    hub_core::db::migrate(&settings.database).await?;
+    let api = RabbitApi::new(
+        &settings.rabbit_api.url,
+        &settings.amqp.user(),
+        &settings.amqp.password(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let config = HubConfig {
+        amqp: settings.amqp.clone(),
+        database: settings.database.clone(),
+        rabbit_api: settings.rabbit_api.clone(),
+        catalog: catalog.clone(),
+        pseudonym_key: PseudonymKey::new(secret().into_bytes()).map_err(anyhow::Error::msg)?,
+        credentials: Credentials::new(identities).map_err(anyhow::Error::msg)?,
+        max_grpc_message_bytes: 1024 * 1024,
+        retry: RetryPolicy::default(),
+        grace: Duration::from_secs(10),
+    };
+    let provisioned = provision(
+        &settings.amqp,
+        &api,
+        &catalog,
+        &config.topology(),
+        &passwords,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    writeln!(
+        out,
+        "provisioned vhost {}: {} queues, party users {}",
+        provisioned.vhost,
+        provisioned.queues.len(),
+        provisioned
+            .users
+            .iter()
+            .map(|u| u.user.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+
+    let amqp = Amqp::connect(&settings.amqp, "hub-demo-tap").await?;
+    let mut tap = Tap::new(&amqp, &catalog.recipient_queues()).await?;
+    let shutdown = Shutdown::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let running = start(&config, &Component::ALL, Some(listener), shutdown.clone()).await?;
+    let addr = running.grpc_addr.context("grpc address")?;
+    writeln!(out, "services running, gRPC on {addr}\n")?;
+
+    let result = submit_and_report(
+        &settings,
+        &catalog,
+        addr,
+        &tokens,
+        &admin_token,
+        &mut tap,
+        out,
+    )
+    .await;
+    tap.close().await;
+    amqp.close().await;
+    running.stop().await;
+    result
+}
+
+async fn submit_and_report(
+    settings: &DemoSettings,
+    catalog: &Catalog,
+    addr: std::net::SocketAddr,
+    tokens: &BTreeMap<String, String>,
+    admin_token: &str,
+    tap: &mut Tap,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let channel = Channel::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let wens_token = tokens.get("wens").context("catalog has no party wens")?;
+    let mut hires = HireEventServiceClient::new(channel.clone());
+    let hire_schema = catalog
+        .message_type("wens.hire.v1")
+        .context("catalog has no wens.hire.v1")?
+        .schema
+        .clone();
+    let mut sent = Vec::new();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    for seed in 1..=settings.hire_events {
+        let mut event = samples::hire_event(seed);
+        event.event_id = format!("{}-{}", event.event_id, &run[..8]);
+        let response = hires
+            .submit_hire_event(with_token(
+                SubmitHireEventRequest {
+                    event: Some(event.clone()),
+                },
+                wens_token,
+            )?)
+            .await
+            .context("SubmitHireEvent")?;
+        sent.push((event, response.into_inner().message_id));
+    }
+
+    let mut copies: BTreeMap<String, BTreeMap<String, DynamicMessage>> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while copies.values().map(BTreeMap::len).sum::<usize>() < sent.len() {
+        let Some(delivery) = tap
+            .next(deadline.saturating_duration_since(Instant::now()))
+            .await
+        else {
+            bail!(
+                "only {} of {} copies crossed dossier.onboarding within 30 s",
+                copies.len(),
+                sent.len()
+            );
+        };
+        let ingress = get_str(delivery.properties.headers().as_ref(), H_INGRESS_ID)
+            .unwrap_or_default()
+            .to_owned();
+        let content_type = ContentType::parse(short(delivery.properties.content_type()))?;
+        let copy = payload::decode(&hire_schema, content_type, &delivery.data)?;
+        copies
+            .entry(ingress)
+            .or_default()
+            .insert(delivery.routing_key.to_string(), copy);
+    }
+
+    let mut dossiers = DossierServiceClient::new(channel);
+    for (event, message_id) in &sent {
+        let mut dynamic = DynamicMessage::new(hire_schema.clone());
+        dynamic.transcode_from(event)?;
+        let received = copies.remove(message_id).unwrap_or_default();
+        let title = format!(
+            "wens.hire.v1 event {} (AMQP message {message_id})",
+            event.event_id
+        );
+        let mut report = FieldReport::new(catalog, "wens.hire.v1", title, &dynamic, &received);
+        let number = event
+            .appointment
+            .as_ref()
+            .map(|a| a.personnel_number.clone())
+            .unwrap_or_default();
+        let dossier = wait_for_dossier(&mut dossiers, &number, admin_token).await?;
+        let mut categories: Vec<String> = dossier
+            .entries
+            .iter()
+            .map(|e| format!("{}/{}", e.hr_process, e.category))
+            .collect();
+        categories.dedup();
+        report.notes.push(format!(
+            "dossier {number}: {} entries filed: {}",
+            dossier.entries.len(),
+            categories.join(", ")
+        ));
+        writeln!(out, "{report}")?;
+    }
+    Ok(())
+}
+
+async fn wait_for_dossier(
+    client: &mut DossierServiceClient<Channel>,
+    number: &str,
+    admin_token: &str,
+) -> anyhow::Result<hub_proto::dossier::v1::Dossier> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = with_token(
+            GetDossierRequest {
+                personnel_number: number.to_owned(),
+            },
+            admin_token,
+        )?;
+        match client.get_dossier(request).await {
+            Ok(response) => {
+                if let Some(dossier) = response.into_inner().dossier {
+                    return Ok(dossier);
+                }
+            }
+            Err(status) if status.code() == tonic::Code::NotFound && Instant::now() < deadline => {}
+            Err(status) => bail!("dossier {number}: {status}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
