@@ -163,15 +163,16 @@ impl Applier {
         let entries = entries(event);
         let now = Utc::now();
         hub_core::with_tx!(self.pool, tx, {
-            let fresh = sqlx::query(
-                "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            let fresh: bool = sqlx::query_scalar(
+                "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2)
+                 ON CONFLICT (consumer, message_id)
+                 DO UPDATE SET duplicates = inbox.duplicates + 1, last_duplicate_at = now()
+                 RETURNING xmax = 0",
             )
             .bind(CONSUMER)
             .bind(message_id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-                == 1;
+            .fetch_one(&mut **tx)
+            .await?;
             if !fresh {
                 return Ok(false);
             }

@@ -225,16 +225,18 @@ async fn submit_and_report(
             .as_ref()
             .map(|a| a.personnel_number.clone())
             .unwrap_or_default();
-        let dossier = wait_for_dossier(&mut dossiers, &number, admin_token).await?;
+        let source = hub_core::envelope::egress_message_id(message_id, "dossier.onboarding");
+        let dossier = wait_for_dossier(&mut dossiers, &number, &source, admin_token).await?;
         let mut categories: Vec<String> = dossier
             .entries
             .iter()
+            .filter(|e| e.source_message_id == source)
             .map(|e| format!("{}/{}", e.hr_process, e.category))
             .collect();
-        categories.dedup();
+        categories.sort();
         report.notes.push(format!(
-            "dossier {number}: {} entries filed: {}",
-            dossier.entries.len(),
+            "dossier {number}: {} entries filed from this event: {}",
+            categories.len(),
             categories.join(", ")
         ));
         writeln!(out, "{report}")?;
@@ -242,9 +244,11 @@ async fn submit_and_report(
     Ok(())
 }
 
+/// Waits until the dossier holds entries from the message `source`.
 async fn wait_for_dossier(
     client: &mut DossierServiceClient<Channel>,
     number: &str,
+    source: &str,
     admin_token: &str,
 ) -> anyhow::Result<hub_proto::dossier::v1::Dossier> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -257,12 +261,20 @@ async fn wait_for_dossier(
         )?;
         match client.get_dossier(request).await {
             Ok(response) => {
-                if let Some(dossier) = response.into_inner().dossier {
+                if let Some(dossier) = response.into_inner().dossier
+                    && dossier
+                        .entries
+                        .iter()
+                        .any(|e| e.source_message_id == source)
+                {
                     return Ok(dossier);
                 }
             }
-            Err(status) if status.code() == tonic::Code::NotFound && Instant::now() < deadline => {}
+            Err(status) if status.code() == tonic::Code::NotFound => {}
             Err(status) => bail!("dossier {number}: {status}"),
+        }
+        if Instant::now() >= deadline {
+            bail!("dossier {number} did not receive the event within 30 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

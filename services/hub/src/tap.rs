@@ -1,6 +1,6 @@
-//! A tap on `hub.egress`: an exclusive, server-named queue bound with the
-//! routing keys of some recipient queues, so it receives an identical copy
-//! of what crosses them. For the demo and the tests; never for production.
+//! A tap on an exchange (usually `hub.egress`): an exclusive, server-named
+//! queue bound with the routing keys of some queues, so it receives an
+//! identical copy of what crosses them. For the demo and the tests; never for production.
 
 use std::time::Duration;
 
@@ -27,6 +27,11 @@ impl std::fmt::Debug for Tap {
 impl Tap {
     /// Binds a new exclusive queue to `hub.egress` for each of `queues`.
     pub async fn new(amqp: &Amqp, queues: &[&str]) -> anyhow::Result<Self> {
+        Self::on(amqp, EGRESS_EXCHANGE, queues).await
+    }
+
+    /// Binds a new exclusive queue to `exchange` with each routing key.
+    pub async fn on(amqp: &Amqp, exchange: &str, keys: &[&str]) -> anyhow::Result<Self> {
         let channel = amqp.channel().await?;
         let queue = channel
             .queue_declare(
@@ -39,11 +44,11 @@ impl Tap {
                 FieldTable::default(),
             )
             .await?;
-        for key in queues {
+        for key in keys {
             channel
                 .queue_bind(
                     queue.name().clone(),
-                    EGRESS_EXCHANGE.into(),
+                    exchange.into(),
                     (*key).into(),
                     QueueBindOptions::default(),
                     FieldTable::default(),

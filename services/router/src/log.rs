@@ -120,11 +120,13 @@ pub(crate) async fn record(pool: &PgPool, d: &Delivery<'_>) -> Result<Recorded, 
     if new == 1 {
         return Ok(Recorded::New);
     }
-    let (payload_hash, queues): (String, Vec<String>) =
-        sqlx::query_as("SELECT payload_sha256, queues FROM router_inbox WHERE message_id = $1")
-            .bind(d.ingress_id)
-            .fetch_one(pool)
-            .await?;
+    let (payload_hash, queues): (String, Vec<String>) = sqlx::query_as(
+        "UPDATE router_inbox SET duplicates = duplicates + 1, last_duplicate_at = now()
+         WHERE message_id = $1 RETURNING payload_sha256, queues",
+    )
+    .bind(d.ingress_id)
+    .fetch_one(pool)
+    .await?;
     Ok(Recorded::Replay {
         payload_hash,
         queues,
