@@ -39,6 +39,12 @@ pub fn party_token(party: &str) -> String {
 
 /// The admin token in tests.
 pub const ADMIN_TOKEN: &str = "test-token-of-admin-0123456789";
+/// Token of the viewer `vera`.
+pub const VIEWER_TOKEN: &str = "test-token-of-viewer-vera-0123456789";
+/// Token of the operator `otto`.
+pub const OPERATOR_TOKEN: &str = "test-token-of-operator-otto-0123456789";
+/// Token of the privacy officer `pia`.
+pub const PRIVACY_OFFICER_TOKEN: &str = "test-token-of-privacy-officer-pia-0123456789";
 
 /// One test's slice of the real servers.
 pub struct TestEnv {
@@ -161,6 +167,16 @@ impl TestEnv {
             catalog: self.catalog.clone(),
             pseudonym_key: self.key.clone(),
             credentials: Credentials::new(pairs).unwrap(),
+            operators: hub_operator::Operators::new([
+                ("vera", hub_operator::Role::Viewer, VIEWER_TOKEN),
+                ("otto", hub_operator::Role::Operator, OPERATOR_TOKEN),
+                (
+                    "pia",
+                    hub_operator::Role::PrivacyOfficer,
+                    PRIVACY_OFFICER_TOKEN,
+                ),
+            ])
+            .unwrap(),
             max_grpc_message_bytes: 1024 * 1024,
             retry: RetryPolicy {
                 min_delay: Duration::from_millis(50),

@@ -9,6 +9,7 @@
 pub mod amqp;
 pub mod env;
 pub mod grpc;
+pub mod proxy;
 
 pub use env::TestEnv;
 
@@ -54,4 +55,57 @@ pub fn hub_binary() -> std::path::PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The `hubctl` binary next to the test executable (`HUBCTL_BIN` overrides).
+#[must_use]
+pub fn hubctl_binary() -> std::path::PathBuf {
+    if let Ok(path) = std::env::var("HUBCTL_BIN") {
+        return path.into();
+    }
+    let bin = hub_binary().with_file_name("hubctl");
+    assert!(
+        bin.exists(),
+        "{} does not exist: build it with `cargo build -p hub`",
+        bin.display()
+    );
+    bin
+}
+
+/// `message` in the proto3 JSON mapping, as the schema of `message_type`.
+pub fn to_json<M: prost::Message>(env: &TestEnv, message_type: &str, message: &M) -> Vec<u8> {
+    let schema = env
+        .catalog
+        .message_type(message_type)
+        .unwrap()
+        .schema
+        .clone();
+    let mut dynamic = prost_reflect::DynamicMessage::new(schema);
+    dynamic.transcode_from(message).unwrap();
+    serde_json::to_vec(&dynamic).unwrap()
+}
+
+/// Publishes `message` (as JSON) to `hub.ingress` as AMQP user `party`,
+/// declaring `purposes`; returns the ingress message id.
+pub async fn publish_as<M: prost::Message>(
+    env: &TestEnv,
+    party: &str,
+    message_type: &str,
+    purposes: &str,
+    message: &M,
+) -> String {
+    let ingress = amqp::Ingress::new(message_type, party, purposes);
+    let json = to_json(env, message_type, message);
+    let connection = amqp::PartyConnection::as_party(env, party).await;
+    connection
+        .publish(
+            hub_core::envelope::INGRESS_EXCHANGE,
+            message_type,
+            &json,
+            ingress.properties(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("publishing {message_type} as {party}: {e}"));
+    connection.close().await;
+    ingress.message_id.unwrap()
 }

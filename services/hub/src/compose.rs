@@ -25,11 +25,24 @@ pub enum Component {
     Router,
     /// Personnel dossier.
     Dossier,
+    /// Operators' service.
+    Operator,
 }
 
 impl Component {
     /// Every component, for `hub all`.
-    pub const ALL: [Component; 3] = [Component::Gateway, Component::Router, Component::Dossier];
+    pub const ALL: [Component; 4] = [
+        Component::Gateway,
+        Component::Router,
+        Component::Dossier,
+        Component::Operator,
+    ];
+
+    /// True when the component serves gRPC.
+    #[must_use]
+    pub fn serves_grpc(self) -> bool {
+        self != Component::Router
+    }
 }
 
 /// The configuration of every service, built once by the binary (from
@@ -48,6 +61,8 @@ pub struct HubConfig {
     pub pseudonym_key: PseudonymKey,
     /// Tokens of parties and of the admin.
     pub credentials: Credentials,
+    /// Operators and their roles.
+    pub operators: hub_operator::Operators,
     /// Largest gRPC request, in bytes.
     pub max_grpc_message_bytes: usize,
     /// Retry budget of transient failures.
@@ -81,6 +96,16 @@ impl HubConfig {
             credentials: self.credentials.clone(),
             max_message_bytes: self.max_grpc_message_bytes,
             topology: self.topology(),
+        }
+    }
+
+    fn operator(&self) -> hub_operator::Config {
+        hub_operator::Config {
+            database: self.database.clone(),
+            catalog: self.catalog.clone(),
+            pseudonym_key: self.pseudonym_key.clone(),
+            operators: self.operators.clone(),
+            max_message_bytes: self.max_grpc_message_bytes,
         }
     }
 
@@ -161,10 +186,16 @@ pub async fn start(
         tasks.push(("dossier", task));
         grpc_services.extend(hub_dossier::SERVICE_NAMES);
     }
+    if components.contains(&Component::Operator) {
+        hub_operator::start(&config.operator(), &mut routes)
+            .await
+            .context("operator")?;
+        grpc_services.extend(hub_operator::SERVICE_NAMES);
+    }
     let mut grpc_addr = None;
     if !grpc_services.is_empty() {
-        let listener =
-            grpc.context("a gRPC listener is needed for the gateway and dossier services")?;
+        let listener = grpc
+            .context("a gRPC listener is needed for the gateway, dossier and operator services")?;
         grpc_addr = Some(listener.local_addr()?);
         hub_core::grpc::add_health_and_reflection(&mut routes, &grpc_services)
             .await

@@ -100,6 +100,7 @@ pub async fn run(settings: DemoSettings, out: &mut (dyn Write + Send)) -> anyhow
         catalog: catalog.clone(),
         pseudonym_key: PseudonymKey::new(secret().into_bytes()).map_err(anyhow::Error::msg)?,
         credentials: Credentials::new(identities).map_err(anyhow::Error::msg)?,
+        operators: hub_operator::Operators::default(),
         max_grpc_message_bytes: 1024 * 1024,
         retry: RetryPolicy::default(),
         grace: Duration::from_secs(10),

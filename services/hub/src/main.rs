@@ -44,6 +44,8 @@ enum Command {
     Router(RunArgs),
     /// Run the dossier service.
     Dossier(RunArgs),
+    /// Run the operator service (OperatorService for hubctl and the console).
+    Operator(RunArgs),
     /// Create the database when missing and apply the migrations.
     Migrate(MigrateArgs),
     /// Create the vhost, declare exchanges and queues, create party users.
@@ -123,6 +125,25 @@ fn credentials(catalog: &Catalog) -> anyhow::Result<Credentials> {
     Credentials::new(pairs).map_err(anyhow::Error::msg)
 }
 
+/// Operators from `HUB_OPERATORS_FILE` or `HUB_OPERATORS`.
+fn operators() -> anyhow::Result<hub_operator::Operators> {
+    let operators = if let Ok(path) = std::env::var("HUB_OPERATORS_FILE") {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read HUB_OPERATORS_FILE {path}"))?;
+        hub_operator::Operators::parse_file(&text).map_err(anyhow::Error::msg)?
+    } else if let Ok(list) = std::env::var("HUB_OPERATORS") {
+        hub_operator::Operators::parse_list(&list).map_err(anyhow::Error::msg)?
+    } else {
+        hub_operator::Operators::default()
+    };
+    if operators.is_empty() {
+        tracing::warn!(
+            "no operators configured (HUB_OPERATORS_FILE or HUB_OPERATORS): OperatorService refuses every call"
+        );
+    }
+    Ok(operators)
+}
+
 fn hub_config(args: &RunArgs) -> anyhow::Result<HubConfig> {
     let catalog = load_catalog(&args.catalog)?;
     let pseudonym_key = config::pseudonym_key_from_env()
@@ -136,6 +157,7 @@ fn hub_config(args: &RunArgs) -> anyhow::Result<HubConfig> {
         database: args.database.clone(),
         rabbit_api: args.rabbit_api.clone(),
         credentials: credentials(&catalog)?,
+        operators: operators()?,
         catalog,
         pseudonym_key,
         max_grpc_message_bytes: args.grpc.max_message_bytes,
@@ -176,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway(args) => run_services(args, &[Component::Gateway]).await,
         Command::Router(args) => run_services(args, &[Component::Router]).await,
         Command::Dossier(args) => run_services(args, &[Component::Dossier]).await,
+        Command::Operator(args) => run_services(args, &[Component::Operator]).await,
         Command::Migrate(args) => {
             hub_core::db::migrate(&args.database).await?;
             println!("database {} is migrated", args.database.redacted_url());

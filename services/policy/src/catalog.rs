@@ -141,6 +141,8 @@ pub struct MessageType {
     pub description: String,
     /// The proto message.
     pub schema: MessageDescriptor,
+    /// Its shape, for reading wire bytes.
+    pub shape: std::sync::Arc<crate::wire::Shape>,
     /// Which payload validator applies.
     pub payload_schema: Schema,
     /// The register activity.
@@ -186,6 +188,8 @@ pub struct Route {
     pub retention: Duration,
     /// The allowlist as written.
     pub fields: Vec<String>,
+    /// Every leaf field the route lets through, with its category index.
+    pub leaves: BTreeMap<String, usize>,
     /// The compiled allowlist.
     pub mask: Mask,
 }
@@ -567,6 +571,7 @@ fn compile_message_type(
     Some(MessageType {
         id: id.to_owned(),
         description: m.description,
+        shape: crate::wire::Shape::of(&schema),
         schema,
         payload_schema,
         activity: m.activity,
@@ -636,7 +641,7 @@ fn compile_route(
         errors.push(format!("{entry}: fields is empty"));
     }
     let statutory_basis = r.statutory_basis.filter(|s| !s.trim().is_empty());
-    let mask = check::route_mask(
+    let (mask, leaves) = check::route_mask(
         ctx,
         &entry,
         message_type,
@@ -656,6 +661,7 @@ fn compile_route(
         encoding,
         retention,
         fields: r.fields,
+        leaves,
         mask,
     })
 }

@@ -85,7 +85,8 @@ pub(crate) fn queue_name(entry: &str, queue: &str, errors: &mut Vec<String>) {
     }
 }
 
-/// Compiles a route's allowlist into a mask and applies the hard rules:
+/// Compiles a route's allowlist into a mask (and the leaves it lets
+/// through) and applies the hard rules:
 /// no special category data, no psychological tests into the dossier, no
 /// BSN without a statutory basis.
 pub(crate) fn route_mask(
@@ -96,7 +97,7 @@ pub(crate) fn route_mask(
     has_statutory_basis: bool,
     fields: &[String],
     errors: &mut Vec<String>,
-) -> Mask {
+) -> (Mask, BTreeMap<String, usize>) {
     let mut atoms: Vec<(FieldPath, usize)> = Vec::new();
     let mut seen = BTreeSet::new();
     for text in fields {
@@ -139,7 +140,8 @@ pub(crate) fn route_mask(
             }
         }
     }
-    Mask::from_atoms(&atoms)
+    let leaves = atoms.iter().map(|(p, c)| (p.text.clone(), *c)).collect();
+    (Mask::from_atoms(&atoms), leaves)
 }
 
 /// Rules over the set of routes: one route per message type and recipient,

@@ -14,6 +14,17 @@ pub struct FieldPath {
     pub fields: Vec<FieldDescriptor>,
 }
 
+impl FieldPath {
+    /// The field numbers along the path.
+    #[must_use]
+    pub fn numbers(&self) -> Vec<u32> {
+        self.fields
+            .iter()
+            .map(prost_reflect::FieldDescriptor::number)
+            .collect()
+    }
+}
+
 /// True for message types that are values, not structures (`Timestamp`):
 /// they are leaves of a schema and are kept or removed as a whole.
 #[must_use]

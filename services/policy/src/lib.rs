@@ -11,13 +11,16 @@
 pub mod bsn;
 pub mod catalog;
 mod check;
+pub mod diff;
 pub mod duration;
 pub mod fieldpath;
 pub mod mask;
 mod model;
 pub mod payload;
 pub mod pseudonym;
+pub mod register;
 pub mod samples;
+pub mod wire;
 
 pub use catalog::{Catalog, CatalogError, Encoding, MessageType, Route};
 pub use mask::{Mask, Minimised};

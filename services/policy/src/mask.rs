@@ -1,15 +1,20 @@
 //! Field masks compiled from route allowlists, and the minimiser.
 //!
-//! Default deny: the minimiser builds a new message and copies into it only
-//! the fields the mask names; everything else is left behind. It never
-//! clones the input and removes fields, so a field the catalog does not know
-//! about can never slip through.
+//! Default deny: the minimiser reads the protobuf wire bytes of a message
+//! and writes a new message holding only the fields the mask names;
+//! everything else is left behind. It never copies the input and removes
+//! fields, so a field the catalog does not know about cannot slip through.
+//! Working on the wire bytes (field numbers, no decoding) keeps it cheap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use prost_reflect::{DynamicMessage, FieldDescriptor, ReflectMessage, SerializeOptions, Value};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, MessageDescriptor, ReflectMessage, SerializeOptions, Value,
+};
 
 use crate::fieldpath::{FieldPath, is_value_message, structured_message};
+use crate::wire::{self, Fields, Shape};
 
 /// A set of data categories, as bits indexed by the catalog's category order.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Debug)]
@@ -49,10 +54,12 @@ impl CategorySet {
     }
 }
 
-/// What a route lets through, as a tree over the schema's fields.
+/// What a route lets through, as a tree over the schema's field numbers.
 #[derive(Clone, Debug, Default)]
 pub struct Mask {
     fields: Vec<MaskField>,
+    /// Field number → position in `fields`.
+    index: Vec<Option<usize>>,
 }
 
 #[derive(Clone, Debug)]
@@ -63,8 +70,11 @@ struct MaskField {
 
 #[derive(Clone, Debug)]
 enum Node {
-    /// The field and everything inside it.
-    Whole(CategorySet),
+    /// The field and everything inside it (`shape` to count its leaves).
+    Whole {
+        categories: CategorySet,
+        shape: Option<Arc<Shape>>,
+    },
     /// Only what the inner mask names.
     Partial(Mask),
 }
@@ -72,8 +82,8 @@ enum Node {
 /// A minimised copy and what went into it.
 #[derive(Debug)]
 pub struct Minimised {
-    /// The copy for the recipient.
-    pub message: DynamicMessage,
+    /// The copy, protobuf wire bytes.
+    pub bytes: Vec<u8>,
     /// How many populated leaf values the copy holds.
     pub delivered_leaves: usize,
     /// The categories of the fields the copy holds.
@@ -90,16 +100,46 @@ impl Mask {
         builder.build()
     }
 
-    /// A copy of `message` with only the fields of this mask.
+    /// A copy of the message in `input` (protobuf wire bytes) with only the
+    /// fields of this mask.
     #[must_use]
-    pub fn minimise(&self, message: &DynamicMessage) -> Minimised {
-        let mut out = DynamicMessage::new(message.descriptor());
-        let mut stats = (0usize, CategorySet::default());
-        copy_into(self, message, &mut out, &mut stats);
-        Minimised {
-            message: out,
-            delivered_leaves: stats.0,
-            categories: stats.1,
+    pub fn minimise(&self, input: &[u8]) -> Minimised {
+        let mut out = Minimised {
+            bytes: Vec::with_capacity(input.len()),
+            delivered_leaves: 0,
+            categories: CategorySet::default(),
+        };
+        let mut bytes = std::mem::take(&mut out.bytes);
+        self.copy(input, &mut bytes, &mut out);
+        out.bytes = bytes;
+        out
+    }
+
+    fn copy(&self, input: &[u8], out: &mut Vec<u8>, stats: &mut Minimised) {
+        for field in Fields::new(input).flatten() {
+            let Some(position) = self.index.get(field.number as usize).copied().flatten() else {
+                continue;
+            };
+            match &self.fields[position].node {
+                Node::Whole { categories, shape } => {
+                    out.extend_from_slice(field.raw);
+                    stats.delivered_leaves += match (shape, field.body) {
+                        (Some(shape), Some(body)) => wire::count_leaves(shape, body),
+                        _ => 1,
+                    };
+                    stats.categories.extend(*categories);
+                }
+                Node::Partial(inner) => {
+                    let Some(body) = field.body else { continue };
+                    let mut copy = Vec::with_capacity(body.len());
+                    inner.copy(body, &mut copy, stats);
+                    if !copy.is_empty() {
+                        wire::write_varint((u64::from(field.number) << 3) | 2, out);
+                        wire::write_varint(copy.len() as u64, out);
+                        out.extend_from_slice(&copy);
+                    }
+                }
+            }
         }
     }
 
@@ -109,7 +149,7 @@ impl Mask {
         let mut set = CategorySet::default();
         for f in &self.fields {
             match &f.node {
-                Node::Whole(c) => set.extend(*c),
+                Node::Whole { categories, .. } => set.extend(*categories),
                 Node::Partial(m) => set.extend(m.categories()),
             }
         }
@@ -132,95 +172,57 @@ impl Mask {
                 format!("{prefix}.{}", f.field.name())
             };
             match &f.node {
-                Node::Whole(_) => out.push(path),
+                Node::Whole { .. } => out.push(path),
                 Node::Partial(m) => m.collect_paths(&path, out),
             }
         }
     }
 }
 
-fn copy_into(
-    mask: &Mask,
-    src: &DynamicMessage,
-    dst: &mut DynamicMessage,
-    stats: &mut (usize, CategorySet),
-) {
-    for mf in &mask.fields {
-        if !src.has_field(&mf.field) {
-            continue;
-        }
-        let value = src.get_field(&mf.field);
-        match &mf.node {
-            Node::Whole(categories) => {
-                stats.0 += count_value(&value);
-                stats.1.extend(*categories);
-                dst.set_field(&mf.field, value.into_owned());
-            }
-            Node::Partial(inner_mask) => match value.as_ref() {
-                Value::Message(inner) => {
-                    let copy = copy_message(inner_mask, inner, stats);
-                    if copy.fields().next().is_some() {
-                        dst.set_field(&mf.field, Value::Message(copy));
-                    }
-                }
-                Value::List(items) => {
-                    let copies: Vec<Value> = items
-                        .iter()
-                        .filter_map(Value::as_message)
-                        .map(|inner| copy_message(inner_mask, inner, stats))
-                        .filter(|copy| copy.fields().next().is_some())
-                        .map(Value::Message)
-                        .collect();
-                    if !copies.is_empty() {
-                        dst.set_field(&mf.field, Value::List(copies));
-                    }
-                }
-                // A partial mask is only ever built on a structured field.
-                _ => {}
-            },
+/// Serialises a minimised copy (protobuf wire bytes of `schema`) in the
+/// route's encoding.
+pub fn encode(
+    schema: &MessageDescriptor,
+    bytes: Vec<u8>,
+    encoding: crate::Encoding,
+) -> Result<Vec<u8>, String> {
+    match encoding {
+        crate::Encoding::Protobuf => Ok(bytes),
+        crate::Encoding::Json => {
+            let message = DynamicMessage::decode(schema.clone(), bytes.as_slice())
+                .map_err(|e| format!("re-reading the copy failed: {e}"))?;
+            let mut out = Vec::with_capacity(bytes.len() * 2);
+            let mut serializer = serde_json::Serializer::new(&mut out);
+            let options = SerializeOptions::new().use_proto_field_name(true);
+            message
+                .serialize_with_options(&mut serializer, &options)
+                .map_err(|e| format!("json encoding failed: {e}"))?;
+            Ok(out)
         }
     }
-}
-
-fn copy_message(
-    mask: &Mask,
-    src: &DynamicMessage,
-    stats: &mut (usize, CategorySet),
-) -> DynamicMessage {
-    let mut out = DynamicMessage::new(src.descriptor());
-    copy_into(mask, src, &mut out, stats);
-    out
 }
 
 /// The paths of the populated leaf fields of `message` (repeated fields
 /// once, without indexes), e.g. `candidate.address.city`.
 #[must_use]
-pub fn populated_paths(message: &DynamicMessage) -> std::collections::BTreeSet<String> {
-    let mut out = std::collections::BTreeSet::new();
+pub fn populated_paths(message: &DynamicMessage) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
     collect_populated(message, "", &mut out);
     out
 }
 
-fn collect_populated(
-    message: &DynamicMessage,
-    prefix: &str,
-    out: &mut std::collections::BTreeSet<String>,
-) {
+fn collect_populated(message: &DynamicMessage, prefix: &str, out: &mut BTreeSet<String>) {
     for (field, value) in message.fields() {
         let path = if prefix.is_empty() {
             field.name().to_owned()
         } else {
             format!("{prefix}.{}", field.name())
         };
+        let structured =
+            |v: &Value| matches!(v, Value::Message(m) if !is_value_message(&m.descriptor()));
         match value {
-            Value::Message(inner) if !is_value_message(&inner.descriptor()) => {
-                collect_populated(inner, &path, out)
-            }
-            Value::List(items)
-                if items.iter().any(
-                    |i| matches!(i, Value::Message(m) if !is_value_message(&m.descriptor())),
-                ) =>
-            {
+            Value::Message(inner) if structured(value) => collect_populated(inner, &path, out),
+            Value::List(items) if items.iter().any(structured) => {
                 for item in items.iter().filter_map(Value::as_message) {
                     collect_populated(item, &path, out);
                 }
@@ -232,39 +234,22 @@ fn collect_populated(
     }
 }
 
-/// How many populated leaf values `message` holds (a repeated field counts
-/// each element; a timestamp counts once).
+/// How many populated leaf values `message` holds, counted on the decoded
+/// message (the wire count of [`wire::count_leaves`] agrees).
 #[must_use]
-pub fn count_leaves(message: &DynamicMessage) -> usize {
+pub fn count_leaves_dynamic(message: &DynamicMessage) -> usize {
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::Message(m) => count_leaves_dynamic(m),
+            Value::List(items) => items.iter().map(value).sum(),
+            Value::Map(map) => map.len(),
+            _ => 1,
+        }
+    }
     if is_value_message(&message.descriptor()) {
         return 1;
     }
-    message.fields().map(|(_, v)| count_value(v)).sum()
-}
-
-fn count_value(value: &Value) -> usize {
-    match value {
-        Value::Message(m) => count_leaves(m),
-        Value::List(items) => items.iter().map(count_value).sum(),
-        Value::Map(map) => map.len(),
-        _ => 1,
-    }
-}
-
-/// Serialises a message for a recipient in the route's encoding.
-pub fn encode(message: &DynamicMessage, encoding: crate::Encoding) -> Result<Vec<u8>, String> {
-    match encoding {
-        crate::Encoding::Protobuf => Ok(prost::Message::encode_to_vec(message)),
-        crate::Encoding::Json => {
-            let mut out = Vec::with_capacity(1024);
-            let mut serializer = serde_json::Serializer::new(&mut out);
-            let options = SerializeOptions::new().use_proto_field_name(true);
-            message
-                .serialize_with_options(&mut serializer, &options)
-                .map_err(|e| format!("json encoding failed: {e}"))?;
-            Ok(out)
-        }
-    }
+    message.fields().map(|(_, v)| value(v)).sum()
 }
 
 #[derive(Default)]
@@ -288,10 +273,9 @@ impl Builder {
             .or_insert_with(|| (first.clone(), BuilderNode::Partial(Builder::default())));
         if rest.is_empty() {
             let mut merged = categories;
-            if let BuilderNode::Whole(existing) = &entry.1 {
-                merged.extend(*existing);
-            } else if let BuilderNode::Partial(existing) = &entry.1 {
-                merged.extend(existing.categories());
+            match &entry.1 {
+                BuilderNode::Whole(existing) => merged.extend(*existing),
+                BuilderNode::Partial(existing) => merged.extend(existing.categories()),
             }
             entry.1 = BuilderNode::Whole(merged);
             return;
@@ -314,19 +298,30 @@ impl Builder {
     }
 
     fn build(self) -> Mask {
-        Mask {
-            fields: self
-                .children
-                .into_values()
-                .map(|(field, node)| {
-                    let node = match node {
-                        BuilderNode::Whole(c) => Node::Whole(c),
-                        BuilderNode::Partial(b) => collapse(&field, b.build()),
-                    };
-                    MaskField { field, node }
-                })
-                .collect(),
+        let fields: Vec<MaskField> = self
+            .children
+            .into_values()
+            .map(|(field, node)| {
+                let node = match node {
+                    BuilderNode::Whole(categories) => whole(&field, categories),
+                    BuilderNode::Partial(b) => collapse(&field, b.build()),
+                };
+                MaskField { field, node }
+            })
+            .collect();
+        let max = fields.iter().map(|f| f.field.number()).max().unwrap_or(0) as usize;
+        let mut index = vec![None; max + 1];
+        for (position, f) in fields.iter().enumerate() {
+            index[f.field.number() as usize] = Some(position);
         }
+        Mask { fields, index }
+    }
+}
+
+fn whole(field: &FieldDescriptor, categories: CategorySet) -> Node {
+    Node::Whole {
+        categories,
+        shape: structured_message(field).map(|m| Shape::of(&m)),
     }
 }
 
@@ -340,9 +335,9 @@ fn collapse(field: &FieldDescriptor, inner: Mask) -> Node {
         && inner
             .fields
             .iter()
-            .all(|f| matches!(f.node, Node::Whole(_)));
+            .all(|f| matches!(f.node, Node::Whole { .. }));
     if complete {
-        Node::Whole(inner.categories())
+        whole(field, inner.categories())
     } else {
         Node::Partial(inner)
     }

@@ -54,6 +54,14 @@ pub mod dossier {
     }
 }
 
+/// `hub.operator.v1`: operators' service.
+pub mod operator {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("hub.operator.v1");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,6 @@ use hub_policy::{Catalog, ContentType, PseudonymKey, mask, payload};
 use lapin::BasicProperties;
 use lapin::message::Delivery;
 use lapin::types::FieldTable;
-use prost_reflect::{DynamicMessage, Value};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
@@ -47,8 +46,8 @@ pub struct Accepted<'a> {
     pub producer: String,
     /// What it was sent for.
     pub purposes: Vec<String>,
-    /// The decoded payload.
-    pub message: DynamicMessage,
+    /// The payload as protobuf wire bytes.
+    pub wire: Vec<u8>,
     /// Its `message_id`.
     pub ingress_id: String,
     /// The routes that fire.
@@ -73,20 +72,9 @@ impl std::fmt::Debug for Router {
     }
 }
 
-/// A text value at `path`, if every message on the way is present.
-fn leaf_str(message: &DynamicMessage, path: &FieldPath) -> Option<String> {
-    let (last, parents) = path.fields.split_last()?;
-    let mut current = message.clone();
-    for field in parents {
-        if !current.has_field(field) {
-            return None;
-        }
-        current = current.get_field(field).as_message()?.clone();
-    }
-    match current.get_field(last).as_ref() {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
+/// A text value at `path` of the payload, if present.
+fn leaf_str(wire: &[u8], path: &FieldPath) -> Option<String> {
+    hub_policy::wire::get_string(wire, &path.numbers()).map(str::to_owned)
 }
 
 impl Router {
@@ -198,8 +186,14 @@ impl Router {
         }
         let invalid = |e: payload::PayloadError| reject(reason::INVALID_PAYLOAD, e.to_string());
         let content_type = ContentType::parse(short(properties.content_type())).map_err(invalid)?;
-        let message = payload::decode(&message_type.schema, content_type, data).map_err(invalid)?;
-        payload::validate(message_type.payload_schema, &message, now).map_err(invalid)?;
+        let wire = payload::decode_to_wire(
+            &message_type.schema,
+            &message_type.shape,
+            content_type,
+            data,
+        )
+        .map_err(invalid)?;
+        payload::validate_wire(message_type.payload_schema, &wire, now).map_err(invalid)?;
         let ingress_id = short(properties.message_id())
             .filter(|id| !id.is_empty())
             .ok_or_else(|| {
@@ -227,7 +221,7 @@ impl Router {
             message_type,
             producer,
             purposes,
-            message,
+            wire,
             ingress_id,
             routes,
         })
@@ -253,16 +247,16 @@ impl Router {
         let case_id = mt
             .case_key
             .as_ref()
-            .and_then(|p| leaf_str(&accepted.message, p));
+            .and_then(|p| leaf_str(&accepted.wire, p));
         let mut subject = mt
             .subject_bsn
             .as_ref()
-            .and_then(|p| leaf_str(&accepted.message, p))
+            .and_then(|p| leaf_str(&accepted.wire, p))
             .map(|v| self.key.pseudonym(SubjectId::Bsn(&v)));
         let mut employee = mt
             .subject_employee_id
             .as_ref()
-            .and_then(|p| leaf_str(&accepted.message, p))
+            .and_then(|p| leaf_str(&accepted.wire, p))
             .map(|v| self.key.pseudonym(SubjectId::EmployeeId(&v)));
         if mt.case_owner_check {
             let case = case_id.clone().unwrap_or_default();
@@ -288,11 +282,13 @@ impl Router {
         let trace = get_str(properties.headers().as_ref(), envelope::H_TRACEPARENT)
             .and_then(TraceContext::parse)
             .map_or_else(TraceContext::new_root, |t| t.child());
-        let total_leaves = mask::count_leaves(&accepted.message);
+        let total_leaves = hub_policy::wire::count_leaves(&mt.shape, &accepted.wire);
         let mut copies = Vec::with_capacity(accepted.routes.len());
         for route in &accepted.routes {
-            let minimised = route.mask.minimise(&accepted.message);
-            let payload = mask::encode(&minimised.message, route.encoding)?;
+            let minimised = route.mask.minimise(&accepted.wire);
+            let delivered = minimised.delivered_leaves;
+            let categories = minimised.categories;
+            let payload = mask::encode(&mt.schema, minimised.bytes, route.encoding)?;
             copies.push(CopyRecord {
                 route,
                 egress_id: envelope::egress_message_id(&accepted.ingress_id, &route.queue),
@@ -305,12 +301,12 @@ impl Router {
                     .collect(),
                 categories: self
                     .catalog
-                    .category_names(minimised.categories)
+                    .category_names(categories)
                     .into_iter()
                     .map(str::to_owned)
                     .collect(),
-                delivered: minimised.delivered_leaves,
-                removed: total_leaves.saturating_sub(minimised.delivered_leaves),
+                delivered,
+                removed: total_leaves.saturating_sub(delivered),
             });
         }
 

@@ -167,6 +167,77 @@ fn unknown_fields(message: &DynamicMessage, prefix: &str, out: &mut Vec<String>)
     }
 }
 
+/// Decodes `bytes` as `schema` into protobuf wire bytes, the form the
+/// minimiser reads: JSON is parsed (unknown fields refused) and encoded;
+/// protobuf is checked against `shape` for unknown fields and malformed
+/// input and kept as it is.
+pub fn decode_to_wire(
+    schema: &MessageDescriptor,
+    shape: &crate::wire::Shape,
+    content_type: ContentType,
+    bytes: &[u8],
+) -> Result<Vec<u8>, PayloadError> {
+    match content_type {
+        ContentType::Json => Ok(prost::Message::encode_to_vec(&decode(
+            schema,
+            content_type,
+            bytes,
+        )?)),
+        ContentType::Protobuf => {
+            let paths = crate::wire::unknown_fields(shape, bytes).map_err(|detail| {
+                PayloadError::Decode {
+                    schema: schema.full_name().to_owned(),
+                    detail,
+                }
+            })?;
+            if paths.is_empty() {
+                Ok(bytes.to_vec())
+            } else {
+                Err(PayloadError::UnknownFields {
+                    schema: schema.full_name().to_owned(),
+                    paths,
+                })
+            }
+        }
+    }
+}
+
+/// Validates protobuf wire bytes with the rules of their schema.
+pub fn validate_wire(schema: Schema, bytes: &[u8], now: DateTime<Utc>) -> Result<(), PayloadError> {
+    use hub_proto::{processor::v1 as p, reintegration::v1 as r, wens::v1 as w};
+    use prost::Message;
+    let decode_error = |name: &str, e: prost::DecodeError| PayloadError::Decode {
+        schema: name.to_owned(),
+        detail: sanitize(&e.to_string()),
+    };
+    let violations = match schema {
+        Schema::HireEvent => validate_hire_event(
+            &w::HireEvent::decode(bytes).map_err(|e| decode_error("hub.wens.v1.HireEvent", e))?,
+            now,
+        ),
+        Schema::CaseUpdate => validate_case_update(
+            &r::CaseUpdate::decode(bytes)
+                .map_err(|e| decode_error("hub.reintegration.v1.CaseUpdate", e))?,
+            now,
+        ),
+        Schema::SurveyResponse => validate_survey_response(
+            &r::SurveyResponse::decode(bytes)
+                .map_err(|e| decode_error("hub.reintegration.v1.SurveyResponse", e))?,
+            now,
+        ),
+        Schema::ProcessorReport => validate_processor_report(
+            &p::ProcessorReport::decode(bytes)
+                .map_err(|e| decode_error("hub.processor.v1.ProcessorReport", e))?,
+            now,
+        ),
+    };
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(PayloadError::Invalid(violations))
+    }
+}
+
 /// Validates a decoded payload with the rules of its schema.
 pub fn validate(
     schema: Schema,
