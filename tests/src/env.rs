@@ -183,6 +183,7 @@ impl TestEnv {
                 max_delay: Duration::from_millis(500),
                 max_elapsed: Duration::from_secs(20),
             },
+            purge_interval: Duration::from_secs(1),
             grace: Duration::from_secs(10),
         }
     }

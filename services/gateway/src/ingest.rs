@@ -30,17 +30,25 @@ impl std::fmt::Debug for Ingest {
     }
 }
 
-/// A validated event, ready to publish.
-pub(crate) struct Submission<'a> {
+/// An event to publish, with what its validation found.
+#[derive(Debug)]
+pub struct Submission<'a> {
+    /// Catalog message type id.
     pub message_type: &'a str,
+    /// The event's id (the idempotency key).
     pub event_id: &'a str,
+    /// Declared purposes; empty means the type's only purpose, if it has one.
     pub purposes: &'a [String],
+    /// Violations found by the type's validator; any makes it INVALID_ARGUMENT.
     pub violations: Vec<FieldViolation>,
+    /// The event as protobuf.
     pub payload: Vec<u8>,
 }
 
 impl Ingest {
-    pub(crate) fn new(
+    /// The ingest path over `publisher`, with callers from `credentials`.
+    #[must_use]
+    pub fn new(
         catalog: Arc<Catalog>,
         credentials: Credentials,
         publisher: Arc<Publisher>,
@@ -55,13 +63,13 @@ impl Ingest {
     }
 
     /// The caller's party, from its credentials.
-    pub(crate) fn caller<T>(&self, request: &Request<T>) -> Result<String, Status> {
+    pub fn caller<T>(&self, request: &Request<T>) -> Result<String, Status> {
         self.credentials.authenticate(request)
     }
 
     /// Checks the submission against the catalog and publishes it. Returns
     /// the AMQP message id.
-    pub(crate) async fn submit(
+    pub async fn submit(
         &self,
         party: &str,
         traceparent: Option<&str>,

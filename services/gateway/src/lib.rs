@@ -22,7 +22,8 @@ use hub_core::config::AmqpConfig;
 use hub_policy::Catalog;
 use tonic::service::RoutesBuilder;
 
-pub use ingest::Ingest;
+pub use ingest::{Ingest, Submission};
+pub use services::traceparent;
 
 /// Everything the gateway needs.
 #[derive(Clone, Debug)]

@@ -32,7 +32,8 @@ pub(crate) fn add(ingest: Arc<Ingest>, routes: &mut RoutesBuilder, max_bytes: us
     );
 }
 
-fn traceparent<T>(request: &Request<T>) -> Option<String> {
+/// The `traceparent` metadata of a gRPC request, if any.
+pub fn traceparent<T>(request: &Request<T>) -> Option<String> {
     request
         .metadata()
         .get("traceparent")

@@ -25,17 +25,20 @@ pub enum Component {
     Router,
     /// Personnel dossier.
     Dossier,
-    /// Operators' service.
+    /// Operators' service and the dead-letter keeper.
     Operator,
+    /// Case feed for processors (gRPC).
+    Feed,
 }
 
 impl Component {
     /// Every component, for `hub all`.
-    pub const ALL: [Component; 4] = [
+    pub const ALL: [Component; 5] = [
         Component::Gateway,
         Component::Router,
         Component::Dossier,
         Component::Operator,
+        Component::Feed,
     ];
 
     /// True when the component serves gRPC.
@@ -67,6 +70,8 @@ pub struct HubConfig {
     pub max_grpc_message_bytes: usize,
     /// Retry budget of transient failures.
     pub retry: RetryPolicy,
+    /// How often dead-letter payloads past their retention are purged.
+    pub purge_interval: Duration,
     /// Drain time on shutdown.
     pub grace: Duration,
 }
@@ -101,10 +106,24 @@ impl HubConfig {
 
     fn operator(&self) -> hub_operator::Config {
         hub_operator::Config {
+            amqp: self.amqp.clone(),
             database: self.database.clone(),
             catalog: self.catalog.clone(),
             pseudonym_key: self.pseudonym_key.clone(),
             operators: self.operators.clone(),
+            max_message_bytes: self.max_grpc_message_bytes,
+            retry: self.retry.clone(),
+            grace: self.grace,
+            purge_interval: self.purge_interval,
+        }
+    }
+
+    fn feed(&self) -> hub_feed::Config {
+        hub_feed::Config {
+            amqp: self.amqp.clone(),
+            database: self.database.clone(),
+            catalog: self.catalog.clone(),
+            credentials: self.credentials.clone(),
             max_message_bytes: self.max_grpc_message_bytes,
         }
     }
@@ -187,15 +206,28 @@ pub async fn start(
         grpc_services.extend(hub_dossier::SERVICE_NAMES);
     }
     if components.contains(&Component::Operator) {
-        hub_operator::start(&config.operator(), &mut routes)
-            .await
-            .context("operator")?;
+        let task = hub_operator::start(
+            &config.operator(),
+            &mut routes,
+            health.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .context("operator")?;
+        tasks.push(("operator", task));
         grpc_services.extend(hub_operator::SERVICE_NAMES);
+    }
+    if components.contains(&Component::Feed) {
+        hub_feed::start(&config.feed(), &mut routes, shutdown.clone())
+            .await
+            .context("feed")?;
+        grpc_services.extend(hub_feed::SERVICE_NAMES);
     }
     let mut grpc_addr = None;
     if !grpc_services.is_empty() {
-        let listener = grpc
-            .context("a gRPC listener is needed for the gateway, dossier and operator services")?;
+        let listener = grpc.context(
+            "a gRPC listener is needed for the gateway, dossier, operator and feed services",
+        )?;
         grpc_addr = Some(listener.local_addr()?);
         hub_core::grpc::add_health_and_reflection(&mut routes, &grpc_services)
             .await

@@ -21,6 +21,8 @@ use hub_core::shutdown::Shutdown;
 use hub_policy::{Catalog, ContentType, PseudonymKey, payload, samples};
 use hub_proto::dossier::v1::GetDossierRequest;
 use hub_proto::dossier::v1::dossier_service_client::DossierServiceClient;
+use hub_proto::reintegration::v1::case_update_service_client::CaseUpdateServiceClient;
+use hub_proto::reintegration::v1::{SubmitCaseUpdateRequest, SubmitSurveyResponseRequest};
 use hub_proto::wens::v1::SubmitHireEventRequest;
 use hub_proto::wens::v1::hire_event_service_client::HireEventServiceClient;
 use prost_reflect::DynamicMessage;
@@ -103,6 +105,7 @@ pub async fn run(settings: DemoSettings, out: &mut (dyn Write + Send)) -> anyhow
         operators: hub_operator::Operators::default(),
         max_grpc_message_bytes: 1024 * 1024,
         retry: RetryPolicy::default(),
+        purge_interval: Duration::from_secs(60),
         grace: Duration::from_secs(10),
     };
     let provisioned = provision(
@@ -151,6 +154,64 @@ pub async fn run(settings: DemoSettings, out: &mut (dyn Write + Send)) -> anyhow
     result
 }
 
+/// Copies read from the tap: by ingress message id, then by queue.
+type Copies = BTreeMap<String, BTreeMap<String, DynamicMessage>>;
+
+/// Reads the tap until `expected` copies arrived, decoding each by its type.
+async fn collect(catalog: &Catalog, tap: &mut Tap, expected: usize) -> anyhow::Result<Copies> {
+    let mut copies = Copies::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut got = 0;
+    while got < expected {
+        let Some(delivery) = tap
+            .next(deadline.saturating_duration_since(Instant::now()))
+            .await
+        else {
+            bail!("only {got} of {expected} copies crossed the recipients' queues within 30 s");
+        };
+        let props = &delivery.properties;
+        let ingress = get_str(props.headers().as_ref(), H_INGRESS_ID)
+            .unwrap_or_default()
+            .to_owned();
+        let message_type = short(props.kind()).unwrap_or_default();
+        let schema = catalog
+            .message_type(message_type)
+            .with_context(|| format!("a copy of unknown type {message_type}"))?
+            .schema
+            .clone();
+        let content_type = ContentType::parse(short(props.content_type()))?;
+        let copy = payload::decode(&schema, content_type, &delivery.data)?;
+        copies
+            .entry(ingress)
+            .or_default()
+            .insert(delivery.routing_key.to_string(), copy);
+        got += 1;
+    }
+    Ok(copies)
+}
+
+fn dynamic<M: prost::Message>(
+    catalog: &Catalog,
+    message_type: &str,
+    message: &M,
+) -> anyhow::Result<DynamicMessage> {
+    let schema = catalog
+        .message_type(message_type)
+        .with_context(|| format!("the catalog has no {message_type}"))?
+        .schema
+        .clone();
+    let mut dynamic = DynamicMessage::new(schema);
+    dynamic.transcode_from(message)?;
+    Ok(dynamic)
+}
+
+fn token<'a>(tokens: &'a BTreeMap<String, String>, party: &str) -> anyhow::Result<&'a str> {
+    tokens
+        .get(party)
+        .map(String::as_str)
+        .with_context(|| format!("the catalog has no party {party}"))
+}
+
 async fn submit_and_report(
     settings: &DemoSettings,
     catalog: &Catalog,
@@ -163,64 +224,79 @@ async fn submit_and_report(
     let channel = Channel::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;
-    let wens_token = tokens.get("wens").context("catalog has no party wens")?;
-    let mut hires = HireEventServiceClient::new(channel.clone());
-    let hire_schema = catalog
-        .message_type("wens.hire.v1")
-        .context("catalog has no wens.hire.v1")?
-        .schema
-        .clone();
-    let mut sent = Vec::new();
     let run = uuid::Uuid::new_v4().simple().to_string();
+    let run = &run[..8];
+
+    // Hire events from WenS, each with data the dossier may not hold.
+    let mut hires = HireEventServiceClient::new(channel.clone());
+    let mut sent_hires = Vec::new();
     for seed in 1..=settings.hire_events {
         let mut event = samples::hire_event(seed);
-        event.event_id = format!("{}-{}", event.event_id, &run[..8]);
+        event.event_id = format!("{}-{run}", event.event_id);
         let response = hires
             .submit_hire_event(with_token(
                 SubmitHireEventRequest {
                     event: Some(event.clone()),
                 },
-                wens_token,
+                token(tokens, "wens")?,
             )?)
             .await
             .context("SubmitHireEvent")?;
-        sent.push((event, response.into_inner().message_id));
+        sent_hires.push((event, response.into_inner().message_id));
     }
+    // A case update for both processors and a survey response, from the
+    // re-integration tool.
+    let mut cases = CaseUpdateServiceClient::new(channel.clone());
+    let mut update = samples::case_update(1, 1);
+    update.event_id = format!("{}-{run}", update.event_id);
+    let purposes = vec![
+        "outflow_to_work".to_owned(),
+        "legal_reintegration_obligation".to_owned(),
+    ];
+    let case_id = cases
+        .submit_case_update(with_token(
+            SubmitCaseUpdateRequest {
+                update: Some(update.clone()),
+                purposes: purposes.clone(),
+            },
+            token(tokens, "reintegration-tool")?,
+        )?)
+        .await
+        .context("SubmitCaseUpdate")?
+        .into_inner()
+        .message_id;
+    let mut survey = samples::survey_response(1);
+    survey.event_id = format!("{}-{run}", survey.event_id);
+    let survey_id = cases
+        .submit_survey_response(with_token(
+            SubmitSurveyResponseRequest {
+                response: Some(survey.clone()),
+                purposes: vec![],
+            },
+            token(tokens, "reintegration-tool")?,
+        )?)
+        .await
+        .context("SubmitSurveyResponse")?
+        .into_inner()
+        .message_id;
 
-    let mut copies: BTreeMap<String, BTreeMap<String, DynamicMessage>> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while copies.values().map(BTreeMap::len).sum::<usize>() < sent.len() {
-        let Some(delivery) = tap
-            .next(deadline.saturating_duration_since(Instant::now()))
-            .await
-        else {
-            bail!(
-                "only {} of {} copies crossed dossier.onboarding within 30 s",
-                copies.len(),
-                sent.len()
-            );
-        };
-        let ingress = get_str(delivery.properties.headers().as_ref(), H_INGRESS_ID)
-            .unwrap_or_default()
-            .to_owned();
-        let content_type = ContentType::parse(short(delivery.properties.content_type()))?;
-        let copy = payload::decode(&hire_schema, content_type, &delivery.data)?;
-        copies
-            .entry(ingress)
-            .or_default()
-            .insert(delivery.routing_key.to_string(), copy);
-    }
+    // One copy per hire event, two for the case update, one for the survey.
+    let mut copies = collect(catalog, tap, sent_hires.len() + 3).await?;
 
     let mut dossiers = DossierServiceClient::new(channel);
-    for (event, message_id) in &sent {
-        let mut dynamic = DynamicMessage::new(hire_schema.clone());
-        dynamic.transcode_from(event)?;
+    for (event, message_id) in &sent_hires {
         let received = copies.remove(message_id).unwrap_or_default();
         let title = format!(
             "wens.hire.v1 event {} (AMQP message {message_id})",
             event.event_id
         );
-        let mut report = FieldReport::new(catalog, "wens.hire.v1", title, &dynamic, &received);
+        let mut report = FieldReport::new(
+            catalog,
+            "wens.hire.v1",
+            title,
+            &dynamic(catalog, "wens.hire.v1", event)?,
+            &received,
+        );
         let number = event
             .appointment
             .as_ref()
@@ -242,6 +318,33 @@ async fn submit_and_report(
         ));
         writeln!(out, "{report}")?;
     }
+
+    let case_title = format!(
+        "reintegration.case_update.v1 case {} version {} for {} (AMQP message {case_id})",
+        update.case_id,
+        update.case_version,
+        purposes.join(", ")
+    );
+    let mut report = FieldReport::new(
+        catalog,
+        "reintegration.case_update.v1",
+        case_title,
+        &dynamic(catalog, "reintegration.case_update.v1", &update)?,
+        &copies.remove(&case_id).unwrap_or_default(),
+    );
+    report
+        .notes
+        .push("Robidus gets the BSN (statutory basis: Wet WIA, SUWI); Future Smart coaches towards work and gets no BSN".to_owned());
+    writeln!(out, "{report}")?;
+    let survey_title = format!("reintegration.survey_response.v1 (AMQP message {survey_id})");
+    let report = FieldReport::new(
+        catalog,
+        "reintegration.survey_response.v1",
+        survey_title,
+        &dynamic(catalog, "reintegration.survey_response.v1", &survey)?,
+        &copies.remove(&survey_id).unwrap_or_default(),
+    );
+    writeln!(out, "{report}")?;
     Ok(())
 }
 

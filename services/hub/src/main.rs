@@ -44,8 +44,11 @@ enum Command {
     Router(RunArgs),
     /// Run the dossier service.
     Dossier(RunArgs),
-    /// Run the operator service (OperatorService for hubctl and the console).
+    /// Run the operator service (OperatorService for hubctl and the console,
+    /// the dead-letter keeper).
     Operator(RunArgs),
+    /// Run the case feed (CaseFeedService for processors).
+    Feed(RunArgs),
     /// Create the database when missing and apply the migrations.
     Migrate(MigrateArgs),
     /// Create the vhost, declare exchanges and queues, create party users.
@@ -73,6 +76,10 @@ struct RunArgs {
     /// goes back to its queue, in seconds.
     #[arg(long, env = "HUB_RETRY_MAX_ELAPSED_SECS", default_value_t = 60)]
     retry_max_elapsed_secs: u64,
+    /// How often dead-letter payloads past their retention are purged, in
+    /// seconds.
+    #[arg(long, env = "HUB_PURGE_INTERVAL_SECS", default_value_t = 60)]
+    purge_interval_secs: u64,
 }
 
 #[derive(Args)]
@@ -165,6 +172,7 @@ fn hub_config(args: &RunArgs) -> anyhow::Result<HubConfig> {
             max_elapsed: Duration::from_secs(args.retry_max_elapsed_secs),
             ..RetryPolicy::default()
         },
+        purge_interval: Duration::from_secs(args.purge_interval_secs),
         grace: args.shutdown.grace(),
     })
 }
@@ -199,6 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Router(args) => run_services(args, &[Component::Router]).await,
         Command::Dossier(args) => run_services(args, &[Component::Dossier]).await,
         Command::Operator(args) => run_services(args, &[Component::Operator]).await,
+        Command::Feed(args) => run_services(args, &[Component::Feed]).await,
         Command::Migrate(args) => {
             hub_core::db::migrate(&args.database).await?;
             println!("database {} is migrated", args.database.redacted_url());

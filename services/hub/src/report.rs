@@ -88,13 +88,14 @@ impl fmt::Display for FieldReport {
         writeln!(f, "{}", self.title)?;
         write!(f, "  {:width$}  {:cat_width$}", "field", "category")?;
         for r in &self.recipients {
-            write!(f, "  {r:>14}")?;
+            write!(f, "  {r:>8}")?;
         }
         writeln!(f)?;
         for (path, category, got) in &self.rows {
             write!(f, "  {path:width$}  {category:cat_width$}")?;
-            for g in got {
-                write!(f, "  {:>14}", if *g { "received" } else { "-" })?;
+            for (g, r) in got.iter().zip(&self.recipients) {
+                let width = r.len().max(8);
+                write!(f, "  {:>width$}", if *g { "received" } else { "-" })?;
             }
             writeln!(f)?;
         }

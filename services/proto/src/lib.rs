@@ -25,6 +25,7 @@ pub static DESCRIPTOR_POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
 /// `hub.wens.v1`: hire events from WenS.
 pub mod wens {
     /// Version 1.
+    #[allow(clippy::all)] // generated code
     pub mod v1 {
         tonic::include_proto!("hub.wens.v1");
     }
@@ -33,6 +34,7 @@ pub mod wens {
 /// `hub.reintegration.v1`: case updates and survey responses.
 pub mod reintegration {
     /// Version 1.
+    #[allow(clippy::all)] // generated code
     pub mod v1 {
         tonic::include_proto!("hub.reintegration.v1");
     }
@@ -41,6 +43,7 @@ pub mod reintegration {
 /// `hub.processor.v1`: processor reports and the case feed.
 pub mod processor {
     /// Version 1.
+    #[allow(clippy::all)] // generated code
     pub mod v1 {
         tonic::include_proto!("hub.processor.v1");
     }
@@ -49,6 +52,7 @@ pub mod processor {
 /// `hub.dossier.v1`: the personnel dossier.
 pub mod dossier {
     /// Version 1.
+    #[allow(clippy::all)] // generated code
     pub mod v1 {
         tonic::include_proto!("hub.dossier.v1");
     }
@@ -57,6 +61,7 @@ pub mod dossier {
 /// `hub.operator.v1`: operators' service.
 pub mod operator {
     /// Version 1.
+    #[allow(clippy::all)] // generated code
     pub mod v1 {
         tonic::include_proto!("hub.operator.v1");
     }

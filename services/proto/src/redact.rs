@@ -66,6 +66,7 @@ redacted_debug!(
     processor::SubscribeRequest,
     processor::SubscribeResponse,
     processor::subscribe_response::Body,
+    processor::RawMessage,
     processor::AckRequest,
     processor::AckResponse,
     processor::SubmitReportRequest,
