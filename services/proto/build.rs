@@ -34,10 +34,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         compiler.encode_file_descriptor_set(),
     )?;
 
+    // `prost::Name` on every message lets the strict codec find a
+    // message's descriptor.
+    let mut prost_config = prost_build::Config::new();
+    prost_config.enable_type_names();
     tonic_prost_build::configure()
         // Messages that carry personal data get a redacting Debug (see
         // `redact.rs`), so that a stray `{:?}` can never log a BSN or a name.
-        .skip_debug([".hub.wens.v1", ".hub.reintegration.v1", ".hub.processor.v1"])
-        .compile_fds(compiler.file_descriptor_set())?;
+        .skip_debug([
+            ".hub.wens.v1",
+            ".hub.reintegration.v1",
+            ".hub.processor.v1",
+            ".hub.dossier.v1",
+        ])
+        // Requests with fields the schema does not define are refused, not
+        // silently shortened (see `codec.rs`).
+        .codec_path("crate::codec::StrictCodec")
+        .compile_fds_with_config(compiler.file_descriptor_set(), prost_config)?;
     Ok(())
 }

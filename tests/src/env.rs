@@ -46,6 +46,24 @@ pub const OPERATOR_TOKEN: &str = "test-token-of-operator-otto-0123456789";
 /// Token of the privacy officer `pia`.
 pub const PRIVACY_OFFICER_TOKEN: &str = "test-token-of-privacy-officer-pia-0123456789";
 
+/// Synthetic personnel numbers with a `DossierService` token in tests:
+/// employees whose dossiers the sample hire events create (seeds 1-20), staff
+/// who get grants, and issued identities for next of kin.
+#[must_use]
+pub fn dossier_users() -> Vec<String> {
+    (1..=20)
+        .map(|n| format!("P{:07}", 1_000_000 + n))
+        .chain((1..=20).map(|n| format!("P{:07}", 2_000_000 + n)))
+        .chain((1..=3).map(|n| format!("NOK-{n:04}")))
+        .collect()
+}
+
+/// The `DossierService` token of a person in [`dossier_users`].
+#[must_use]
+pub fn dossier_token(personnel_number: &str) -> String {
+    format!("test-token-of-person-{personnel_number}-0123456789")
+}
+
 /// One test's slice of the real servers.
 pub struct TestEnv {
     /// Unique id (`<unix seconds>-<random>`).
@@ -86,7 +104,14 @@ impl TestEnv {
 
     /// The same with another catalog text.
     pub async fn with_catalog(catalog: &str) -> Self {
-        let env = Self::reserve(catalog).await;
+        Self::with(catalog, |_| {}).await
+    }
+
+    /// A fresh environment whose broker settings (queue limits, delivery
+    /// limit, prefetch) `adjust` changes before the queues are declared.
+    pub async fn with(catalog: &str, adjust: impl FnOnce(&mut AmqpConfig)) -> Self {
+        let mut env = Self::reserve(catalog).await;
+        adjust(&mut env.amqp);
         hub_core::db::migrate(&env.database)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -102,6 +127,13 @@ impl TestEnv {
 
     async fn reserve(catalog: &str) -> Self {
         hub_core::install_crypto_provider();
+        // HUB_TEST_LOG=<filter> shows the in-process services' logs.
+        if let Ok(filter) = std::env::var("HUB_TEST_LOG") {
+            let _ = hub_core::telemetry::init(&hub_core::config::TelemetryConfig {
+                format: hub_core::config::LogFormat::Human,
+                filter,
+            });
+        }
         let catalog =
             Arc::new(Catalog::from_toml(catalog).unwrap_or_else(|e| panic!("test catalog: {e}")));
         let now = chrono::Utc::now().timestamp();
@@ -114,6 +146,7 @@ impl TestEnv {
         let database = DatabaseConfig {
             url: format!("postgres://postgres@127.0.0.1:5432/{}", database_name(&id)),
             max_connections: 5,
+            ..DatabaseConfig::default()
         };
         let rabbit_api = RabbitApiConfig {
             url: API.to_owned(),
@@ -160,7 +193,7 @@ impl TestEnv {
             .map(|p| (p.id.clone(), party_token(&p.id)))
             .collect();
         pairs.push(("admin".to_owned(), ADMIN_TOKEN.to_owned()));
-        HubConfig {
+        let mut config = HubConfig {
             amqp: self.amqp.clone(),
             database: self.database.clone(),
             rabbit_api: self.rabbit_api.clone(),
@@ -185,7 +218,15 @@ impl TestEnv {
             },
             purge_interval: Duration::from_secs(1),
             grace: Duration::from_secs(10),
-        }
+            dossier_settings: Default::default(),
+        };
+        config.dossier_settings.users = Credentials::new(
+            dossier_users()
+                .into_iter()
+                .map(|n| (n.clone(), dossier_token(&n))),
+        )
+        .unwrap();
+        config
     }
 
     /// Starts `components` in this process on an ephemeral gRPC port.

@@ -9,7 +9,9 @@
 pub mod amqp;
 pub mod env;
 pub mod grpc;
+pub mod process;
 pub mod proxy;
+pub mod stream;
 
 pub use env::TestEnv;
 

@@ -43,11 +43,29 @@ async fn hub_demo_on_an_empty_database_prints_the_field_report() {
         "{stdout}"
     );
     // The case update, each processor's view side by side.
-    assert!(stdout.contains("processor.future-smart  processor.robidus"), "{stdout}");
-    assert!(stdout.contains("processor.robidus: received 40 of 47 fields, 7 removed"), "{stdout}");
-    assert!(stdout.contains("processor.future-smart: received 19 of 47 fields, 28 removed"), "{stdout}");
-    let bsn_row = stdout.lines().find(|l| l.trim_start().starts_with("employee.bsn")).expect("a BSN row");
-    assert_eq!(bsn_row.split_whitespace().collect::<Vec<_>>(), ["employee.bsn", "bsn", "-", "received"]);
-    assert!(stdout.contains("research.survey: received 11 of 11 fields"), "{stdout}");
+    assert!(
+        stdout.contains("processor.future-smart  processor.robidus"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("processor.robidus: received 40 of 47 fields, 7 removed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("processor.future-smart: received 19 of 47 fields, 28 removed"),
+        "{stdout}"
+    );
+    let bsn_row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("employee.bsn"))
+        .expect("a BSN row");
+    assert_eq!(
+        bsn_row.split_whitespace().collect::<Vec<_>>(),
+        ["employee.bsn", "bsn", "-", "received"]
+    );
+    assert!(
+        stdout.contains("research.survey: received 11 of 11 fields"),
+        "{stdout}"
+    );
     env.cleanup().await;
 }

@@ -309,7 +309,9 @@ fn decode_typed<M: prost::Message>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_go_only_where_the_declared_purposes_lead() {
-    let env = TestEnv::new().await;
+    // The router handles one message at a time here, so copies keep the
+    // order of publishing and a sequence per queue shows what crossed it.
+    let env = TestEnv::with(hub_tests::env::CATALOG, |amqp| amqp.prefetch = 1).await;
     let running = env.start(&[Component::Router]).await;
     let amqp = Amqp::connect(&env.amqp, "test-tap").await.unwrap();
     let mut robidus = Tap::new(&amqp, &["processor.robidus"]).await.unwrap();

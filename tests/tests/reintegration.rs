@@ -213,7 +213,9 @@ async fn next(stream: &mut tonic::Streaming<SubscribeResponse>) -> SubscribeResp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_streams_only_the_callers_queue_and_redelivers_what_was_not_acked() {
-    let env = TestEnv::new().await;
+    // One message at a time in the router, so the queue order is the
+    // publishing order.
+    let env = TestEnv::with(hub_tests::env::CATALOG, |amqp| amqp.prefetch = 1).await;
     let running = env.start(&[Component::Router, Component::Feed]).await;
     let addr = running.grpc_addr.unwrap();
     let first = publish_as(

@@ -118,6 +118,23 @@ pub struct DatabaseConfig {
         default_value_t = 10
     )]
     pub max_connections: u32,
+    /// How long a statement waits for a row lock before it fails (a
+    /// transient failure: the message is retried), in milliseconds.
+    #[arg(
+        id = "database_lock_timeout_ms",
+        long = "database-lock-timeout-ms",
+        env = "HUB_DATABASE_LOCK_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub lock_timeout_ms: u64,
+    /// Longest a statement may run, in milliseconds.
+    #[arg(
+        id = "database_statement_timeout_ms",
+        long = "database-statement-timeout-ms",
+        env = "HUB_DATABASE_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -125,6 +142,8 @@ impl Default for DatabaseConfig {
         Self {
             url: "postgres://postgres@127.0.0.1:5432/hub".to_owned(),
             max_connections: 10,
+            lock_timeout_ms: 5_000,
+            statement_timeout_ms: 30_000,
         }
     }
 }

@@ -100,7 +100,15 @@ pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, ConnectError> {
         url: url.clone(),
         detail: e.to_string(),
     })?;
-    let options = options.log_statements(tracing::log::LevelFilter::Trace);
+    let options = options
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .options([
+            ("lock_timeout", format!("{}ms", config.lock_timeout_ms)),
+            (
+                "statement_timeout",
+                format!("{}ms", config.statement_timeout_ms),
+            ),
+        ]);
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_secs(5))

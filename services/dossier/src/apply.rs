@@ -13,6 +13,8 @@ use lapin::message::Delivery;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use crate::rules::Restriction;
+
 const CONSUMER: &str = "dossier";
 const HIRE_TYPE: &str = "wens.hire.v1";
 
@@ -177,11 +179,14 @@ impl Applier {
                 return Ok(false);
             }
             sqlx::query(
-                "INSERT INTO dossiers (personnel_number, subject_pseudonym, defence_branch, unit, rank, salary_scale)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                "INSERT INTO dossiers (personnel_number, subject_pseudonym, defence_branch, unit, rank, salary_scale, restriction)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (personnel_number) DO UPDATE SET
                     defence_branch = EXCLUDED.defence_branch, unit = EXCLUDED.unit, rank = EXCLUDED.rank,
-                    salary_scale = EXCLUDED.salary_scale, updated_at = now()",
+                    salary_scale = EXCLUDED.salary_scale, updated_at = now(),
+                    -- onboarding may restrict a dossier, never lift a restriction
+                    restriction = CASE WHEN dossiers.restriction = 'none'
+                                       THEN EXCLUDED.restriction ELSE dossiers.restriction END",
             )
             .bind(&appointment.personnel_number)
             .bind(&subject)
@@ -189,6 +194,7 @@ impl Applier {
             .bind(&appointment.unit)
             .bind(&appointment.rank)
             .bind(appointment.salary_scale)
+            .bind(Restriction::from_onboarding(&appointment.defence_branch).as_str())
             .execute(&mut **tx)
             .await?;
             for entry in &entries {
@@ -218,12 +224,12 @@ impl Handler for Applier {
         match self.apply(&message_id, &event).await {
             Ok(true) => {
                 metrics::counter!("hub_dossier_applied_total").increment(1);
-                tracing::info!(message_id = %message_id, "onboarding data filed under instroom");
+                tracing::debug!(message_id = %message_id, "onboarding data filed under instroom");
                 Outcome::Ack
             }
             Ok(false) => {
                 metrics::counter!("hub_duplicates_total", "queue" => crate::QUEUE).increment(1);
-                tracing::info!(message_id = %message_id, "duplicate delivery, already applied");
+                tracing::debug!(message_id = %message_id, "duplicate delivery, already applied");
                 Outcome::Ack
             }
             Err(error) => match classify(&error) {

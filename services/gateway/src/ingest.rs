@@ -149,7 +149,7 @@ impl Ingest {
         {
             Ok(()) => {
                 metrics::counter!("hub_gateway_accepted_total", "type" => s.message_type.to_owned()).increment(1);
-                tracing::info!(party, message_type = s.message_type, message_id = %message_id, trace_id = %trace.trace_id, "accepted");
+                tracing::debug!(party, message_type = s.message_type, message_id = %message_id, trace_id = %trace.trace_id, "accepted");
                 Ok(message_id)
             }
             Err(error) => {

@@ -74,6 +74,8 @@ pub struct HubConfig {
     pub purge_interval: Duration,
     /// Drain time on shutdown.
     pub grace: Duration,
+    /// The dossier's users (token → personnel number) and sweep interval.
+    pub dossier_settings: hub_dossier::Settings,
 }
 
 impl HubConfig {
@@ -134,6 +136,8 @@ impl HubConfig {
             database: self.database.clone(),
             pseudonym_key: self.pseudonym_key.clone(),
             credentials: self.credentials.clone(),
+            users: self.dossier_settings.users.clone(),
+            sweep_interval: self.dossier_settings.sweep_interval,
             retry: self.retry.clone(),
             grace: self.grace,
             max_message_bytes: self.max_grpc_message_bytes,

@@ -107,6 +107,7 @@ pub async fn run(settings: DemoSettings, out: &mut (dyn Write + Send)) -> anyhow
         retry: RetryPolicy::default(),
         purge_interval: Duration::from_secs(60),
         grace: Duration::from_secs(10),
+        dossier_settings: hub_dossier::Settings::default(),
     };
     let provisioned = provision(
         &settings.amqp,

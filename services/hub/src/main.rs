@@ -151,6 +151,32 @@ fn operators() -> anyhow::Result<hub_operator::Operators> {
     Ok(operators)
 }
 
+/// The dossier's users from `HUB_DOSSIER_USERS_FILE` or `HUB_DOSSIER_USERS`
+/// (`personnel_number:token`, comma- or line-separated), and the sweep
+/// interval from `HUB_DOSSIER_SWEEP_INTERVAL_SECS`.
+fn dossier_settings() -> anyhow::Result<hub_dossier::Settings> {
+    let users = if let Ok(path) = std::env::var("HUB_DOSSIER_USERS_FILE") {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read HUB_DOSSIER_USERS_FILE {path}"))?;
+        hub_dossier::parse_users(&text).map_err(anyhow::Error::msg)?
+    } else if let Ok(list) = std::env::var("HUB_DOSSIER_USERS") {
+        hub_dossier::parse_users(&list).map_err(anyhow::Error::msg)?
+    } else {
+        Credentials::default()
+    };
+    let sweep_interval = match std::env::var("HUB_DOSSIER_SWEEP_INTERVAL_SECS") {
+        Ok(secs) => match secs.trim().parse::<u64>() {
+            Ok(secs) if secs > 0 => Duration::from_secs(secs),
+            _ => bail!("HUB_DOSSIER_SWEEP_INTERVAL_SECS must be a positive number of seconds"),
+        },
+        Err(_) => hub_dossier::DEFAULT_SWEEP_INTERVAL,
+    };
+    Ok(hub_dossier::Settings {
+        users,
+        sweep_interval,
+    })
+}
+
 fn hub_config(args: &RunArgs) -> anyhow::Result<HubConfig> {
     let catalog = load_catalog(&args.catalog)?;
     let pseudonym_key = config::pseudonym_key_from_env()
@@ -174,6 +200,7 @@ fn hub_config(args: &RunArgs) -> anyhow::Result<HubConfig> {
         },
         purge_interval: Duration::from_secs(args.purge_interval_secs),
         grace: args.shutdown.grace(),
+        dossier_settings: dossier_settings()?,
     })
 }
 

@@ -342,3 +342,82 @@ fn collapse(field: &FieldDescriptor, inner: Mask) -> Node {
         Node::Partial(inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Catalog, samples};
+
+    fn catalog() -> Catalog {
+        Catalog::from_toml(include_str!("../../../policy/catalog.toml"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A small deterministic generator, so the test needs no dependency.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn minimising_arbitrary_and_mutated_bytes_never_panics_and_is_idempotent() {
+        let catalog = catalog();
+        let valid = prost::Message::encode_to_vec(&samples::case_update(1, 1));
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        for round in 0..5_000 {
+            let input: Vec<u8> = if round % 2 == 0 {
+                let len = (rng.next() % 300) as usize;
+                (0..len).map(|_| rng.next() as u8).collect()
+            } else {
+                let mut mutated = valid.clone();
+                for _ in 0..1 + rng.next() % 4 {
+                    let at = (rng.next() as usize) % mutated.len();
+                    mutated[at] = rng.next() as u8;
+                }
+                mutated
+            };
+            for route in catalog.routes() {
+                let once = route.mask.minimise(&input);
+                let twice = route.mask.minimise(&once.bytes);
+                assert_eq!(
+                    once.bytes, twice.bytes,
+                    "round {round}, route {}",
+                    route.queue
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_copy_holds_exactly_the_allowed_leaves() {
+        let catalog = catalog();
+        let update = samples::case_update(2, 1);
+        let bytes = prost::Message::encode_to_vec(&update);
+        let case_type = catalog
+            .message_type("reintegration.case_update.v1")
+            .unwrap_or_else(|| panic!());
+        for route in catalog.routes_for(&case_type.id) {
+            let minimised = route.mask.minimise(&bytes);
+            let copy = prost_reflect::DynamicMessage::decode(
+                case_type.schema.clone(),
+                minimised.bytes.as_slice(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let delivered = super::populated_paths(&copy);
+            assert!(
+                delivered.iter().all(|p| route.leaves.contains_key(p)),
+                "{}: {delivered:?}",
+                route.queue
+            );
+            assert_eq!(
+                minimised.delivered_leaves,
+                super::count_leaves_dynamic(&copy)
+            );
+        }
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use prost_reflect::DescriptorPool;
 
+pub mod codec;
 mod redact;
 
 /// The encoded `FileDescriptorSet` of every hub proto and its imports; served

@@ -6,9 +6,13 @@
 //! (`Transient`: database or broker unavailable, timeouts) or never going
 //! to work (`DeadLetter`: invalid payload, policy). Transient failures are
 //! retried in process; when the budget is spent the message goes back to
-//! the queue, where the broker's delivery limit finally dead-letters it if
-//! it never succeeds. Permanent failures are published to `hub.dead` with
-//! their reason, confirmed, and only then acked.
+//! the queue. On the last delivery the queue allows, the loop dead-letters
+//! it itself (`retries_exhausted`, with the last error, attempts and failure
+//! times) rather than let the broker do it without those facts; a process
+//! that dies while holding it still ends with the broker's dead letter
+//! (`x-death`, `delivery_limit`). Permanent failures are published to
+//! `hub.dead` with their reason, confirmed, and only then acked. A handler
+//! that panics counts as a transient failure.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,7 +20,9 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::{FutureExt, StreamExt};
 use lapin::BasicProperties;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -207,6 +213,7 @@ pub async fn publish_dead_letter(
 
 struct Context<H> {
     spec: ConsumerSpec,
+    delivery_limit: u32,
     handler: Arc<H>,
     publisher: Arc<Publisher>,
     shutdown: Shutdown,
@@ -224,6 +231,7 @@ pub async fn run<H: Handler>(
 ) {
     let component = format!("consumer {}", spec.queue);
     let ctx = Arc::new(Context {
+        delivery_limit: amqp.config().delivery_limit,
         spec,
         handler,
         publisher,
@@ -302,29 +310,24 @@ async fn consume<H: Handler>(
                     drop(permit);
                 });
             }
-            Some(Err(error)) => {
-                health.set(component, false, format!("recovering: {error}"));
-                match channel.wait_for_recovery(error).await {
-                    Ok(()) => {
-                        tracing::info!(queue = %ctx.spec.queue, "channel recovered");
-                        health.set(component, true, format!("consuming {}", ctx.spec.queue));
-                    }
-                    Err(error) => break Some(error.to_string()),
-                }
-            }
+            Some(Err(error)) => break Some(error.to_string()),
             None => break Some("the broker cancelled the consumer".to_owned()),
         }
     };
-    // Stop fetching, then let in-flight deliveries finish (bounded).
-    let _ = channel
-        .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-        .await;
-    let all = u32::from(ctx.spec.prefetch.max(1));
-    if tokio::time::timeout(ctx.spec.grace, permits.acquire_many(all))
-        .await
-        .is_err()
-    {
-        tracing::warn!(queue = %ctx.spec.queue, grace = ?ctx.spec.grace, "grace period over with deliveries in flight; the broker redelivers them");
+    // On shutdown: stop fetching, then let in-flight deliveries finish and
+    // ack (bounded). When the channel is lost their acks cannot reach the
+    // broker anyway (it redelivers them), so reconnect at once.
+    if lost.is_none() {
+        let _ = channel
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
+        let all = u32::from(ctx.spec.prefetch.max(1));
+        if tokio::time::timeout(ctx.spec.grace, permits.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!(queue = %ctx.spec.queue, grace = ?ctx.spec.grace, "grace period over with deliveries in flight; the broker redelivers them");
+        }
     }
     let _ = channel.close(200, "consumer done".into()).await;
     match lost {
@@ -346,7 +349,18 @@ async fn process<H: Handler>(ctx: &Context<H>, delivery: Delivery) {
     let mut first_failure: Option<DateTime<Utc>> = None;
     let outcome = loop {
         attempts += 1;
-        let outcome = ctx.handler.handle(&delivery).await;
+        // A panicking handler is a bug, not a verdict on the message: treat
+        // it as transient, so the delivery limit eventually parks it.
+        let outcome = match AssertUnwindSafe(ctx.handler.handle(&delivery))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::error!(queue, message_id = %message_id, "handler panicked; treated as a transient failure");
+                Outcome::Transient("the handler panicked".to_owned())
+            }
+        };
         let Outcome::Transient(detail) = &outcome else {
             break outcome;
         };
@@ -389,14 +403,44 @@ async fn process<H: Handler>(ctx: &Context<H>, delivery: Delivery) {
             }
         }
         Outcome::Transient(detail) => {
-            let deliveries = get_i64(
+            let returns = get_i64(
                 delivery.properties.headers().as_ref(),
                 envelope::H_DELIVERY_COUNT,
             )
-            .unwrap_or(0)
-                + 1;
-            tracing::warn!(queue, message_id = %message_id, attempts, deliveries, detail = %detail, "retries spent, returning the message to the queue");
-            delivery.acker.nack(requeue()).await
+            .unwrap_or(0);
+            if returns + 1 >= i64::from(ctx.delivery_limit) && !ctx.shutdown.is_cancelled() {
+                // The queue will not deliver it again: park it now, with the
+                // reason, instead of letting the broker drop the facts.
+                let now = Utc::now();
+                let detail = format!("{detail} (still failing after {} deliveries)", returns + 1);
+                let info = DeadLetterInfo {
+                    queue,
+                    service: ctx.spec.service,
+                    reason: envelope::reason::RETRIES_EXHAUSTED,
+                    detail: &detail,
+                    attempts: attempts + u32::try_from(returns).unwrap_or(0),
+                    first_failure: first_failure.unwrap_or(now),
+                    last_failure: now,
+                };
+                match publish_dead_letter(
+                    &ctx.publisher,
+                    &delivery.data,
+                    &delivery.properties,
+                    &info,
+                )
+                .await
+                {
+                    Ok(()) => {
+                        metrics::counter!("hub_dead_letters_total", "queue" => queue.to_owned(), "reason" => envelope::reason::RETRIES_EXHAUSTED).increment(1);
+                        tracing::warn!(queue, message_id = %message_id, deliveries = returns + 1, "retries exhausted, dead-lettered");
+                        delivery.acker.ack(BasicAckOptions::default()).await
+                    }
+                    Err(_) => delivery.acker.nack(requeue()).await,
+                }
+            } else {
+                tracing::warn!(queue, message_id = %message_id, attempts, deliveries = returns + 1, detail = %detail, "retries spent, returning the message to the queue");
+                delivery.acker.nack(requeue()).await
+            }
         }
     };
     if let Err(error) = acked {

@@ -88,11 +88,8 @@ impl Publisher {
 
     async fn channel(&self) -> Result<Channel, PublishError> {
         let mut slot = self.channel.lock().await;
-        if let Some(channel) = slot.as_ref() {
-            let status = channel.status();
-            if status.connected() || status.reconnecting() {
-                return Ok(channel.clone());
-            }
+        if let Some(channel) = slot.as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
         }
         let channel = self.amqp.channel().await?;
         channel

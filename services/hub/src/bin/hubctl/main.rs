@@ -3,6 +3,7 @@
 //! token.
 
 mod catalog;
+mod dossier;
 mod log;
 
 use std::process::ExitCode;
@@ -40,6 +41,9 @@ enum Command {
     /// Every delivery about one person, from the processing log (subject
     /// access request; needs the privacy-officer role).
     Log(log::LogArgs),
+    /// The personnel dossier: `sweep` moves dossiers due for the archive
+    /// (records manager, HUB_ADMIN_TOKEN; `--server` names DossierService).
+    Dossier(dossier::DossierArgs),
 }
 
 /// A command's failure, with the exit code it maps to.
@@ -73,6 +77,13 @@ fn main() -> ExitCode {
             .build()
         {
             Ok(runtime) => runtime.block_on(log::run(&cli.server, cli.token.as_deref(), args)),
+            Err(e) => Err(Failure::from(e)),
+        },
+        Command::Dossier(args) => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(dossier::run(&cli.server, args)),
             Err(e) => Err(Failure::from(e)),
         },
     };
