@@ -14,12 +14,28 @@ async fn hub_demo_on_an_empty_database_prints_the_field_report() {
     let catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/../policy/catalog.toml");
     let amqp_url = env.amqp.url.clone();
     let database_url = env.database.url.clone();
+    let party_passwords: Vec<(String, String)> = env
+        .catalog
+        .parties()
+        .map(|p| {
+            (
+                format!(
+                    "HUB_PARTY_PASSWORD_{}",
+                    hub_core::config::party_env_suffix(&p.id)
+                ),
+                hub_tests::env::party_password(&p.id),
+            )
+        })
+        .collect();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(binary)
             .arg("demo")
             .env("HUB_AMQP_URL", amqp_url)
             .env("HUB_DATABASE_URL", database_url)
             .env("HUB_CATALOG", catalog)
+            // The broker's party users are shared with the tests running
+            // alongside: keep their passwords.
+            .envs(party_passwords)
             .env_remove("HUB_LOG")
             .output()
             .unwrap()

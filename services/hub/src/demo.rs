@@ -75,8 +75,16 @@ pub async fn run(settings: DemoSettings, out: &mut (dyn Write + Send)) -> anyhow
         .map(|p| p.id.clone())
         .collect();
     let tokens: BTreeMap<String, String> = parties.iter().map(|p| (p.clone(), secret())).collect();
-    let passwords: BTreeMap<String, String> =
-        parties.iter().map(|p| (p.clone(), secret())).collect();
+    // Party users are global in the broker: passwords configured for them
+    // (HUB_PARTY_PASSWORD_<PARTY>) are kept, only missing ones are made up.
+    let mut passwords = hub_core::config::party_secrets_from_env(
+        "HUB_PARTY_PASSWORD_",
+        parties.iter().map(String::as_str),
+    )
+    .map_err(anyhow::Error::msg)?;
+    for party in &parties {
+        passwords.entry(party.clone()).or_insert_with(secret);
+    }
     let admin_token = secret();
     let mut identities: Vec<(String, String)> =
         tokens.iter().map(|(p, t)| (p.clone(), t.clone())).collect();
