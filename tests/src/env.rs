@@ -199,7 +199,9 @@ impl TestEnv {
             rabbit_api: self.rabbit_api.clone(),
             catalog: self.catalog.clone(),
             pseudonym_key: self.key.clone(),
-            credentials: Credentials::new(pairs).unwrap(),
+            credentials: Credentials::new(pairs)
+                .unwrap()
+                .with_certificate_identities(self.catalog.parties().map(|p| p.id.clone())),
             operators: hub_operator::Operators::new([
                 ("vera", hub_operator::Role::Viewer, VIEWER_TOKEN),
                 ("otto", hub_operator::Role::Operator, OPERATOR_TOKEN),
@@ -211,6 +213,7 @@ impl TestEnv {
             ])
             .unwrap(),
             max_grpc_message_bytes: 1024 * 1024,
+            tls: None,
             retry: RetryPolicy {
                 min_delay: Duration::from_millis(50),
                 max_delay: Duration::from_millis(500),

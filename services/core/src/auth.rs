@@ -15,6 +15,8 @@ pub const MIN_TOKEN_LEN: usize = 16;
 #[derive(Clone, Default)]
 pub struct Credentials {
     by_digest: HashMap<[u8; 32], String>,
+    /// Identities a verified client certificate may name (its CN).
+    certificate_identities: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -53,7 +55,21 @@ impl Credentials {
                 return Err(format!("`{identity}` and `{other}` have the same token"));
             }
         }
-        Ok(Self { by_digest })
+        Ok(Self {
+            by_digest,
+            certificate_identities: std::collections::BTreeSet::new(),
+        })
+    }
+
+    /// Also accepts verified client certificates whose common name is one
+    /// of `identities` (mTLS).
+    #[must_use]
+    pub fn with_certificate_identities<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        identities: I,
+    ) -> Self {
+        self.certificate_identities = identities.into_iter().map(Into::into).collect();
+        self
     }
 
     /// True when no token is configured.
@@ -69,8 +85,20 @@ impl Credentials {
     }
 
     /// The identity of a gRPC caller: `UNAUTHENTICATED` without valid
-    /// credentials.
+    /// credentials. A client certificate verified by the TLS layer wins
+    /// over a bearer token.
     pub fn authenticate<T>(&self, request: &Request<T>) -> Result<String, Status> {
+        if let Some(certs) = request.peer_certs()
+            && let Some(first) = certs.first()
+        {
+            let name = crate::tls::common_name(first.as_ref());
+            return match name {
+                Some(name) if self.certificate_identities.contains(&name) => Ok(name),
+                _ => Err(Status::unauthenticated(
+                    "the client certificate names no known party",
+                )),
+            };
+        }
         let Some(value) = request.metadata().get("authorization") else {
             return Err(Status::unauthenticated(
                 "credentials required: `authorization: Bearer <token>`",

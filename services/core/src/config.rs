@@ -233,6 +233,44 @@ pub struct GrpcConfig {
     /// Largest gRPC request the hub accepts, in bytes.
     #[arg(id = "grpc_max_message_bytes", long = "grpc-max-message-bytes", env = "HUB_GRPC_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
     pub max_message_bytes: usize,
+    /// Server certificate chain (PEM); with `--tls-key`, gRPC is served over
+    /// TLS only.
+    #[arg(
+        id = "tls_cert",
+        long = "tls-cert",
+        env = "HUB_TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(
+        id = "tls_key",
+        long = "tls-key",
+        env = "HUB_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// CA of the parties' client certificates (PEM): enables mTLS, with
+    /// bearer tokens kept as the fallback.
+    #[arg(
+        id = "tls_client_ca",
+        long = "tls-client-ca",
+        env = "HUB_TLS_CLIENT_CA",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+impl GrpcConfig {
+    /// The TLS files, when TLS is configured.
+    #[must_use]
+    pub fn tls(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+        })
+    }
 }
 
 /// How long a service may take to drain on SIGTERM.

@@ -123,16 +123,23 @@ pub fn precise_status<B>(mut response: http::Response<B>) -> http::Response<B> {
     response
 }
 
-/// Serves `routes` on `listener` until `shutdown` fires; in-flight calls
-/// finish first.
+/// Serves `routes` on `listener` (over TLS when `tls` is given) until
+/// `shutdown` fires; in-flight calls finish first.
 pub async fn serve(
     listener: TcpListener,
     routes: RoutesBuilder,
+    tls: Option<&crate::tls::TlsFiles>,
     shutdown: Shutdown,
 ) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(addr = %local, "grpc listening");
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls.server_config()?)
+            .map_err(|e| format!("grpc tls: {e}"))?;
+    }
+    tracing::info!(addr = %local, tls = tls.is_some(), mtls = tls.is_some_and(|t| t.client_ca.is_some()), "grpc listening");
+    builder
         .layer(tower::util::MapResponseLayer::new(precise_status))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())

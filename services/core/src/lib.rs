@@ -17,6 +17,7 @@ pub mod provision;
 pub mod rabbit_api;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 /// Installs the process-wide rustls crypto provider (ring). Every binary and
 /// test harness calls this once before any TLS is used; calling it again is

@@ -68,6 +68,8 @@ pub struct HubConfig {
     pub operators: hub_operator::Operators,
     /// Largest gRPC request, in bytes.
     pub max_grpc_message_bytes: usize,
+    /// gRPC over TLS (and mTLS for parties), when configured.
+    pub tls: Option<hub_core::tls::TlsFiles>,
     /// Retry budget of transient failures.
     pub retry: RetryPolicy,
     /// How often dead-letter payloads past their retention are purged.
@@ -243,10 +245,13 @@ pub async fn start(
         );
         let shutdown = shutdown.clone();
         let grpc_health = health.clone();
+        let tls = config.tls.clone();
         tasks.push((
             "grpc",
             tokio::spawn(async move {
-                if let Err(error) = hub_core::grpc::serve(listener, routes, shutdown).await {
+                if let Err(error) =
+                    hub_core::grpc::serve(listener, routes, tls.as_ref(), shutdown).await
+                {
                     grpc_health.set("grpc", false, error.clone());
                     tracing::error!(error = %error, "grpc server failed");
                 }

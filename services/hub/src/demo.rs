@@ -112,6 +112,7 @@ pub async fn run(settings: DemoSettings, out: &mut (dyn Write + Send)) -> anyhow
         credentials: Credentials::new(identities).map_err(anyhow::Error::msg)?,
         operators: hub_operator::Operators::default(),
         max_grpc_message_bytes: 1024 * 1024,
+        tls: None,
         retry: RetryPolicy::default(),
         purge_interval: Duration::from_secs(60),
         grace: Duration::from_secs(10),

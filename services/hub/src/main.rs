@@ -56,6 +56,9 @@ enum Command {
     /// Migrate, provision, start everything, push sample events and show
     /// where each field went.
     Demo(DemoArgs),
+    /// Make a local CA, a server certificate and a client certificate per
+    /// party (CN = party id), for the demo and the tests. Not for production.
+    DevCerts(DevCertsArgs),
 }
 
 #[derive(Args)]
@@ -99,6 +102,18 @@ struct ProvisionArgs {
 }
 
 #[derive(Args)]
+struct DevCertsArgs {
+    /// Directory to write the certificates and keys to.
+    #[arg(long, default_value = ".hub/dev-certs")]
+    out: std::path::PathBuf,
+    /// Names the server certificate is valid for.
+    #[arg(long = "host", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()])]
+    hosts: Vec<String>,
+    #[command(flatten)]
+    catalog: CatalogConfig,
+}
+
+#[derive(Args)]
 struct DemoArgs {
     #[command(flatten)]
     amqp: AmqpConfig,
@@ -129,7 +144,11 @@ fn credentials(catalog: &Catalog) -> anyhow::Result<Credentials> {
             "no HUB_PARTY_TOKEN_<PARTY> or HUB_ADMIN_TOKEN is set: every gRPC call will be UNAUTHENTICATED"
         );
     }
-    Credentials::new(pairs).map_err(anyhow::Error::msg)
+    // With mTLS, a party may also prove itself by a client certificate
+    // whose common name is its id.
+    Ok(Credentials::new(pairs)
+        .map_err(anyhow::Error::msg)?
+        .with_certificate_identities(catalog.parties().map(|p| p.id.clone())))
 }
 
 /// Operators from `HUB_OPERATORS_FILE` or `HUB_OPERATORS`.
@@ -194,6 +213,7 @@ fn hub_config(args: &RunArgs) -> anyhow::Result<HubConfig> {
         catalog,
         pseudonym_key,
         max_grpc_message_bytes: args.grpc.max_message_bytes,
+        tls: args.grpc.tls(),
         retry: RetryPolicy {
             max_elapsed: Duration::from_secs(args.retry_max_elapsed_secs),
             ..RetryPolicy::default()
@@ -272,6 +292,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     config::party_env_suffix(party)
                 );
             }
+            Ok(())
+        }
+        Command::DevCerts(args) => {
+            let catalog = load_catalog(&args.catalog)?;
+            let parties: Vec<String> = catalog
+                .parties()
+                .filter(|p| !p.hub_service)
+                .map(|p| p.id.clone())
+                .collect();
+            let certs = hub_core::tls::dev_certs(&args.out, &args.hosts, &parties)
+                .map_err(anyhow::Error::msg)?;
+            println!("CA:     {}", certs.ca.display());
+            println!(
+                "server: {} {}",
+                certs.server.0.display(),
+                certs.server.1.display()
+            );
+            for (party, cert, key) in &certs.parties {
+                println!("party {party}: {} {}", cert.display(), key.display());
+            }
+            println!(
+                "serve with: HUB_TLS_CERT={} HUB_TLS_KEY={} HUB_TLS_CLIENT_CA={}",
+                certs.server.0.display(),
+                certs.server.1.display(),
+                certs.ca.display()
+            );
             Ok(())
         }
         Command::Demo(args) => {
