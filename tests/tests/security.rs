@@ -159,3 +159,44 @@ async fn every_grpc_entry_point_refuses_oversized_requests_precisely() {
     running.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_talk_to_postgresql_over_tls_when_asked() {
+    let env = TestEnv::new().await;
+    let mut config = env.hub_config();
+    config.database.url = format!("{}?sslmode=require", config.database.url);
+    let running = env.start_with(config, &[Component::Router]).await;
+    hub_tests::publish_as(
+        &env,
+        "wens",
+        "wens.hire.v1",
+        "appointment_preparation",
+        &samples::hire_event(303),
+    )
+    .await;
+    let pool = env.pool().await;
+    let database = env.database.url.rsplit('/').next().unwrap().to_owned();
+    let (encrypted, total): (i64, i64) = hub_tests::eventually("the router's connections", std::time::Duration::from_secs(30), || {
+        let pool = pool.clone();
+        let database = database.clone();
+        async move {
+            let counts: (i64, i64) = sqlx::query_as(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                 WHERE a.datname = $1 AND a.pid <> pg_backend_pid()",
+            )
+            .bind(&database)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (counts.1 > 0).then_some(counts)
+        }
+    })
+    .await;
+    assert_eq!(
+        encrypted, total,
+        "every connection of the router is encrypted"
+    );
+    running.stop().await;
+    pool.close().await;
+    env.cleanup().await;
+}

@@ -22,6 +22,18 @@ pub struct Args {
     pub json: Option<PathBuf>,
 }
 
+impl Args {
+    /// The defaults, for another catalog.
+    #[must_use]
+    pub fn new(catalog: PathBuf) -> Self {
+        Self {
+            catalog,
+            iterations: 200_000,
+            json: None,
+        }
+    }
+}
+
 /// One measured operation.
 pub struct Figure {
     pub name: String,

@@ -46,6 +46,10 @@ pub struct AmqpConfig {
         default_value_t = 100_000
     )]
     pub max_length: u32,
+    /// CA certificate (PEM) to verify the broker with, for `amqps://` URLs
+    /// when the broker's certificate is not signed by a public CA.
+    #[arg(id = "amqp_tls_ca", long = "amqp-tls-ca", env = "HUB_AMQP_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
     /// Largest AMQP payload the hub accepts, in bytes.
     #[arg(id = "max_payload_bytes", long = "max-payload-bytes", env = "HUB_MAX_PAYLOAD_BYTES", default_value_t = 1024 * 1024)]
     pub max_payload_bytes: usize,
@@ -59,6 +63,7 @@ impl Default for AmqpConfig {
             delivery_limit: 5,
             max_length: 100_000,
             max_payload_bytes: 1024 * 1024,
+            tls_ca: None,
         }
     }
 }

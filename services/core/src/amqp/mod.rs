@@ -72,7 +72,27 @@ async fn open(
 ) -> Result<Connection, AmqpError> {
     crate::install_crypto_provider();
     let props = ConnectionProperties::default().with_connection_name(name.to_owned().into());
-    let connect = Connection::connect(&config.url, props);
+    // `amqps://` works with the system's roots; HUB_AMQP_TLS_CA adds a
+    // private CA.
+    let tls = lapin::tcp::OwnedTLSConfig {
+        identity: None,
+        cert_chain: match &config.tls_ca {
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(path).map_err(|e| AmqpError::Unreachable {
+                        url: config.redacted_url(),
+                        detail: format!("cannot read HUB_AMQP_TLS_CA {}: {e}", path.display()),
+                    })?,
+                )
+            }
+            None => None,
+        },
+    };
+    let runtime = lapin::runtime::default_runtime().map_err(|e| AmqpError::Unreachable {
+        url: config.redacted_url(),
+        detail: format!("no async runtime: {e}"),
+    })?;
+    let connect = Connection::connect_with_config(&config.url, props, tls, runtime);
     let connection = match tokio::time::timeout(Duration::from_secs(10), connect).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {

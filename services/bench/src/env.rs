@@ -1,0 +1,104 @@
+//! A vhost and a database of the benchmark's own, provisioned like the
+//! hub's, removed at the end.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hub_core::config::{AmqpConfig, DatabaseConfig};
+use hub_core::provision::provision;
+use hub_core::rabbit_api::RabbitApi;
+use hub_policy::Catalog;
+
+/// The benchmark's slice of the servers.
+pub struct BenchEnv {
+    pub vhost: String,
+    pub amqp: AmqpConfig,
+    pub database: DatabaseConfig,
+    pub api: RabbitApi,
+    pub catalog: Arc<Catalog>,
+    pub catalog_path: std::path::PathBuf,
+}
+
+/// The AMQP password every party user gets in the benchmark's vhost.
+pub fn password(party: &str) -> String {
+    format!("bench-password-of-{party}")
+}
+
+impl BenchEnv {
+    pub async fn create(
+        catalog_path: &std::path::Path,
+        broker: &str,
+        postgres: &str,
+        api: &str,
+    ) -> anyhow::Result<Self> {
+        let catalog = Arc::new(Catalog::load(catalog_path)?);
+        let id = format!(
+            "{}-{}",
+            chrono::Utc::now().timestamp(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let vhost = format!("hub-bench-{id}");
+        let amqp = AmqpConfig {
+            url: format!("amqp://guest:guest@{broker}/{vhost}"),
+            ..AmqpConfig::default()
+        };
+        let database = DatabaseConfig {
+            url: format!("{postgres}/hub_bench_{}", id.replace('-', "_")),
+            max_connections: 10,
+            ..DatabaseConfig::default()
+        };
+        let api = RabbitApi::new(api, "guest", "guest").map_err(anyhow::Error::msg)?;
+        hub_core::db::migrate(&database).await?;
+        let passwords: BTreeMap<String, String> = catalog
+            .parties()
+            .map(|p| (p.id.clone(), password(&p.id)))
+            .collect();
+        let settings = hub_core::amqp::topology::TopologySettings {
+            delivery_limit: amqp.delivery_limit,
+            max_length: 1_000_000,
+            dead_letter_ttl: catalog.dead_letter_retention(),
+        };
+        let mut amqp = amqp;
+        amqp.max_length = settings.max_length;
+        provision(&amqp, &api, &catalog, &settings, &passwords)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            vhost,
+            amqp,
+            database,
+            api,
+            catalog,
+            catalog_path: catalog_path.to_path_buf(),
+        })
+    }
+
+    /// The AMQP URL of `user` in this vhost.
+    pub fn url_as(&self, user: &str, broker: &str) -> String {
+        format!("amqp://{user}:{}@{broker}/{}", password(user), self.vhost)
+    }
+
+    pub async fn remove(&self) {
+        let _ = self.api.delete_vhost(&self.vhost).await;
+        let name = self
+            .database
+            .url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let admin = self
+            .database
+            .url
+            .rsplit_once('/')
+            .map(|(base, _)| format!("{base}/postgres"))
+            .unwrap_or_default();
+        if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+            let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                .execute(&pool)
+                .await;
+            pool.close().await;
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! The measured flows: raw broker, hub at saturation and paced, gRPC ingest.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use hub_core::amqp::headers::{get_str, set_str};
+use hub_core::envelope;
+use hub_policy::samples;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, PublisherConfirm};
+use prost_reflect::DynamicMessage;
+
+use crate::env::BenchEnv;
+use crate::procs::Service;
+use crate::report::{Latency, Report};
+
+/// Options of `hub-bench all`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The catalog.
+    #[arg(long, default_value = "policy/catalog.toml")]
+    catalog: PathBuf,
+    /// RabbitMQ host:port.
+    #[arg(long, default_value = "127.0.0.1:5672")]
+    broker: String,
+    /// PostgreSQL server URL (without database).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+    /// RabbitMQ management API.
+    #[arg(long, default_value = "http://127.0.0.1:15672")]
+    api: String,
+    /// Messages per saturation run.
+    #[arg(long, default_value_t = 20_000)]
+    messages: u32,
+    /// Seconds of the run at a fixed 1,000 messages per second.
+    #[arg(long, default_value_t = 10)]
+    paced_seconds: u32,
+    /// gRPC requests.
+    #[arg(long, default_value_t = 5_000)]
+    grpc_requests: u32,
+    /// gRPC requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    grpc_concurrency: usize,
+    /// Publisher confirms awaited at most this many at a time.
+    #[arg(long, default_value_t = 512)]
+    window: usize,
+    /// Consumer prefetch (the hub's default).
+    #[arg(long, default_value_t = 64)]
+    prefetch: u16,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// The send time encoded in a message id `bench-<seq>-<nanos>`.
+fn sent_at(id: &str) -> Option<u128> {
+    id.rsplit('-').next()?.parse().ok()
+}
+
+fn case_json(env: &BenchEnv, seq: u32) -> anyhow::Result<Vec<u8>> {
+    let schema = env
+        .catalog
+        .message_type("reintegration.case_update.v1")
+        .ok_or_else(|| anyhow::anyhow!("no case update type"))?
+        .schema
+        .clone();
+    let mut message = DynamicMessage::new(schema);
+    message.transcode_from(&samples::case_update(seq % 100_000, u64::from(seq) + 1))?;
+    Ok(serde_json::to_vec(&message)?)
+}
+
+async fn connect(url: &str) -> anyhow::Result<(Connection, Channel)> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    Ok((connection, channel))
+}
+
+/// Publishes `count` messages (at `rate` per second, or as fast as confirms
+/// allow), keeping at most `window` confirms outstanding.
+async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    count: u32,
+    rate: Option<u32>,
+    window: usize,
+    message: impl Fn(u32) -> (Vec<u8>, BasicProperties),
+) -> anyhow::Result<()> {
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let mut pending: VecDeque<PublisherConfirm> = VecDeque::new();
+    let start = tokio::time::Instant::now();
+    for seq in 0..count {
+        if let Some(rate) = rate {
+            tokio::time::sleep_until(
+                start + Duration::from_secs_f64(f64::from(seq) / f64::from(rate)),
+            )
+            .await;
+        }
+        let (payload, props) = message(seq);
+        let confirm = channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                &payload,
+                props,
+            )
+            .await?;
+        pending.push_back(confirm);
+        while pending.len() > window {
+            if let Some(oldest) = pending.pop_front() {
+                anyhow::ensure!(oldest.await?.is_ack(), "the broker refused a publish");
+            }
+        }
+    }
+    for confirm in pending {
+        anyhow::ensure!(confirm.await?.is_ack(), "the broker refused a publish");
+    }
+    Ok(())
+}
+
+/// Consumes `count` messages from `queue`, acking each; returns each
+/// message's latency (from the send time in the id) and when the last came.
+async fn consume(
+    url: String,
+    queue: String,
+    count: u32,
+    prefetch: u16,
+    id_header: Option<&'static str>,
+) -> anyhow::Result<(Vec<f64>, Instant)> {
+    let (connection, channel) = connect(&url).await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    let mut consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            "bench".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut latencies = Vec::with_capacity(count as usize);
+    let mut last = Instant::now();
+    while latencies.len() < count as usize {
+        let delivery = tokio::time::timeout(Duration::from_secs(120), consumer.next())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{queue}: nothing for 120 s after {} messages",
+                    latencies.len()
+                )
+            })?
+            .ok_or_else(|| anyhow::anyhow!("{queue}: consumer ended"))??;
+        let id = match id_header {
+            Some(header) => {
+                get_str(delivery.properties.headers().as_ref(), header).map(str::to_owned)
+            }
+            None => delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(ToString::to_string),
+        };
+        if let Some(at) = id.as_deref().and_then(sent_at) {
+            latencies.push(now_nanos().saturating_sub(at) as f64 / 1e6);
+        }
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+        last = Instant::now();
+    }
+    let _ = connection.close(200, "done".into()).await;
+    Ok((latencies, last))
+}
+
+fn props(id: String, extra: impl FnOnce(&mut FieldTable)) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    extra(&mut headers);
+    BasicProperties::default()
+        .with_message_id(ShortString::from(id))
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_headers(headers)
+}
+
+async fn raw(env: &BenchEnv, args: &Args, payload: &[u8]) -> anyhow::Result<(f64, Latency)> {
+    let url = env.amqp.url.clone();
+    let (connection, channel) = connect(&url).await?;
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    channel
+        .queue_declare(
+            "bench.raw".into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            arguments,
+        )
+        .await?;
+    let consumer = tokio::spawn(consume(
+        url.clone(),
+        "bench.raw".to_owned(),
+        args.messages,
+        args.prefetch,
+        None,
+    ));
+    let start = Instant::now();
+    let payload = payload.to_vec();
+    publish(
+        &channel,
+        "",
+        "bench.raw",
+        args.messages,
+        None,
+        args.window,
+        |seq| {
+            (
+                payload.clone(),
+                props(format!("bench-{seq}-{}", now_nanos()), |_| {}),
+            )
+        },
+    )
+    .await?;
+    let (latencies, last) = consumer.await??;
+    let _ = connection.close(200, "done".into()).await;
+    Ok((
+        f64::from(args.messages) / (last - start).as_secs_f64(),
+        Latency::of(latencies),
+    ))
+}
+
+async fn through_hub(
+    env: &BenchEnv,
+    args: &Args,
+    count: u32,
+    rate: Option<u32>,
+) -> anyhow::Result<(f64, Latency)> {
+    let mut consumers = Vec::new();
+    for (party, queue) in [
+        ("robidus", "processor.robidus"),
+        ("future-smart", "processor.future-smart"),
+    ] {
+        consumers.push(tokio::spawn(consume(
+            env.url_as(party, &args.broker),
+            queue.to_owned(),
+            count,
+            args.prefetch,
+            Some(envelope::H_INGRESS_ID),
+        )));
+    }
+    let (connection, channel) = connect(&env.url_as("reintegration-tool", &args.broker)).await?;
+    let payloads: Vec<Vec<u8>> = (0..count.min(1_000))
+        .map(|seq| case_json(env, seq))
+        .collect::<anyhow::Result<_>>()?;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let start = Instant::now();
+    publish(
+        &channel,
+        envelope::INGRESS_EXCHANGE,
+        "reintegration.case_update.v1",
+        count,
+        rate,
+        args.window,
+        |seq| {
+            let props = props(format!("bench-{}-{seq}-{}", &run[..6], now_nanos()), |h| {
+                set_str(
+                    h,
+                    envelope::H_PURPOSE,
+                    "outflow_to_work,legal_reintegration_obligation",
+                );
+            })
+            .with_type("reintegration.case_update.v1".into())
+            .with_user_id("reintegration-tool".into());
+            (payloads[(seq % 1_000) as usize].clone(), props)
+        },
+    )
+    .await?;
+    let mut latencies = Vec::new();
+    let mut last = start;
+    for consumer in consumers {
+        let (mut l, at) = consumer.await??;
+        latencies.append(&mut l);
+        last = last.max(at);
+    }
+    let _ = connection.close(200, "done".into()).await;
+    Ok((
+        f64::from(count) / (last - start).as_secs_f64(),
+        Latency::of(latencies),
+    ))
+}
+
+async fn grpc_ingest(env: &BenchEnv, args: &Args, addr: &str) -> anyhow::Result<(f64, Latency)> {
+    use hub_proto::reintegration::v1::SubmitCaseUpdateRequest;
+    use hub_proto::reintegration::v1::case_update_service_client::CaseUpdateServiceClient;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?;
+    let channel = loop {
+        if let Ok(c) = channel.connect().await {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = env;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.grpc_concurrency {
+        let mut client = CaseUpdateServiceClient::new(channel.clone());
+        let next = next.clone();
+        let total = args.grpc_requests;
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let seq = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if seq >= total {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let mut update = samples::case_update(seq % 100_000, 1);
+                update.event_id = format!("grpc-bench-{seq}");
+                let mut request = tonic::Request::new(SubmitCaseUpdateRequest {
+                    update: Some(update),
+                    purposes: vec![
+                        "outflow_to_work".to_owned(),
+                        "legal_reintegration_obligation".to_owned(),
+                    ],
+                });
+                request.metadata_mut().insert(
+                    "authorization",
+                    "Bearer bench-token-of-reintegration-tool-0123".parse()?,
+                );
+                let sent = Instant::now();
+                client.submit_case_update(request).await?;
+                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.append(&mut task.await??);
+    }
+    Ok((
+        f64::from(args.grpc_requests) / start.elapsed().as_secs_f64(),
+        Latency::of(latencies),
+    ))
+}
+
+async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let payload = case_json(env, 0)?;
+    report.payload_bytes = payload.len();
+    eprintln!(
+        "raw broker: {} messages of {} bytes",
+        args.messages,
+        payload.len()
+    );
+    let (raw_rate, raw_latency) = raw(env, args, &payload).await?;
+    report.raw_throughput = raw_rate;
+    report.raw_latency = raw_latency;
+
+    let free = |_: ()| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.to_string())
+    };
+    let prefetch = args.prefetch.to_string();
+    let mut services = vec![Service::start(
+        env,
+        "router",
+        &free(())?,
+        &[("HUB_AMQP_PREFETCH", prefetch.clone())],
+    )?];
+    for command in ["dossier", "feed", "operator"] {
+        services.push(Service::start(env, command, &free(())?, &[])?);
+    }
+    eprintln!(
+        "hub at saturation: {} case updates for both processors",
+        args.messages
+    );
+    let (hub_rate, hub_latency) = through_hub(env, args, args.messages, None).await?;
+    report.hub_throughput = hub_rate;
+    report.hub_latency = hub_latency;
+    let paced = 1_000 * args.paced_seconds;
+    eprintln!(
+        "hub at 1,000 messages per second for {} s",
+        args.paced_seconds
+    );
+    let (paced_rate, paced_latency) = through_hub(env, args, paced, Some(1_000)).await?;
+    report.paced_rate = paced_rate;
+    report.paced_latency = paced_latency;
+    let pool = hub_core::db::connect(&env.database).await?;
+    report.log_records = sqlx::query_scalar("SELECT count(*) FROM processing_log")
+        .fetch_one(&pool)
+        .await?;
+    pool.close().await;
+
+    // gRPC ingest without the router, so the broker only takes the ingest.
+    let router = services.remove(0);
+    report
+        .peak_rss_mib
+        .push((router.name.clone(), router.peak_rss_mib().unwrap_or(0.0)));
+    router.stop().await;
+    let addr = free(())?;
+    let gateway = Service::start(
+        env,
+        "gateway",
+        &addr,
+        &[(
+            "HUB_PARTY_TOKEN_REINTEGRATION_TOOL",
+            "bench-token-of-reintegration-tool-0123".to_owned(),
+        )],
+    )?;
+    eprintln!(
+        "gRPC ingest: {} SubmitCaseUpdate, {} in flight",
+        args.grpc_requests, args.grpc_concurrency
+    );
+    let (grpc_rate, grpc_latency) = grpc_ingest(env, args, &addr).await?;
+    report.grpc_throughput = grpc_rate;
+    report.grpc_latency = grpc_latency;
+    services.push(gateway);
+    for service in services {
+        report
+            .peak_rss_mib
+            .push((service.name.clone(), service.peak_rss_mib().unwrap_or(0.0)));
+        service.stop().await;
+    }
+    Ok(report)
+}
+
+/// `hub-bench all`.
+pub async fn all(args: Args) -> anyhow::Result<()> {
+    let env = BenchEnv::create(&args.catalog, &args.broker, &args.postgres, &args.api).await?;
+    let result = run(&env, &args).await;
+    env.remove().await;
+    let mut report = result?;
+    let minimiser = crate::minimiser::run(&crate::minimiser::Args::new(args.catalog.clone()))?;
+    report.minimiser = minimiser
+        .figures
+        .iter()
+        .map(|f| (f.name.clone(), f.ns_per_op))
+        .collect();
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report.json())?)?;
+    }
+    Ok(())
+}
