@@ -222,6 +222,8 @@ impl TestEnv {
             purge_interval: Duration::from_secs(1),
             grace: Duration::from_secs(10),
             dossier_settings: Default::default(),
+            // Tests that use the console ask for one (`with_console`).
+            console: None,
         };
         config.dossier_settings.users = Credentials::new(
             dossier_users()
@@ -230,6 +232,16 @@ impl TestEnv {
         )
         .unwrap();
         config
+    }
+
+    /// `config` with the operator's console on an ephemeral port of
+    /// loopback, bound now; returns it with the console's base URL.
+    #[must_use]
+    pub fn with_console(&self, mut config: HubConfig) -> (HubConfig, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        config.console = Some(hub_operator::ConsoleSettings::prebound(listener));
+        (config, url)
     }
 
     /// Starts `components` in this process on an ephemeral gRPC port.

@@ -19,11 +19,6 @@ pub struct BenchEnv {
     pub catalog_path: std::path::PathBuf,
 }
 
-/// The AMQP password every party user gets in the benchmark's vhost.
-pub fn password(party: &str) -> String {
-    format!("bench-password-of-{party}")
-}
-
 impl BenchEnv {
     pub async fn create(
         catalog_path: &std::path::Path,
@@ -49,10 +44,10 @@ impl BenchEnv {
         };
         let api = RabbitApi::new(api, "guest", "guest").map_err(anyhow::Error::msg)?;
         hub_core::db::migrate(&database).await?;
-        let passwords: BTreeMap<String, String> = catalog
-            .parties()
-            .map(|p| (p.id.clone(), password(&p.id)))
-            .collect();
+        // Party users are global in the broker and shared with anything else
+        // running (tests): the benchmark leaves them alone and uses the
+        // hub's own user, publishing with x-hub-source as the gateway does.
+        let passwords: BTreeMap<String, String> = BTreeMap::new();
         let settings = hub_core::amqp::topology::TopologySettings {
             delivery_limit: amqp.delivery_limit,
             max_length: 1_000_000,
@@ -71,11 +66,6 @@ impl BenchEnv {
             catalog,
             catalog_path: catalog_path.to_path_buf(),
         })
-    }
-
-    /// The AMQP URL of `user` in this vhost.
-    pub fn url_as(&self, user: &str, broker: &str) -> String {
-        format!("amqp://{user}:{}@{broker}/{}", password(user), self.vhost)
     }
 
     pub async fn remove(&self) {

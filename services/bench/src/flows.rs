@@ -254,19 +254,16 @@ async fn through_hub(
     rate: Option<u32>,
 ) -> anyhow::Result<(f64, Latency)> {
     let mut consumers = Vec::new();
-    for (party, queue) in [
-        ("robidus", "processor.robidus"),
-        ("future-smart", "processor.future-smart"),
-    ] {
+    for queue in ["processor.robidus", "processor.future-smart"] {
         consumers.push(tokio::spawn(consume(
-            env.url_as(party, &args.broker),
+            env.amqp.url.clone(),
             queue.to_owned(),
             count,
             args.prefetch,
             Some(envelope::H_INGRESS_ID),
         )));
     }
-    let (connection, channel) = connect(&env.url_as("reintegration-tool", &args.broker)).await?;
+    let (connection, channel) = connect(&env.amqp.url).await?;
     let payloads: Vec<Vec<u8>> = (0..count.min(1_000))
         .map(|seq| case_json(env, seq))
         .collect::<anyhow::Result<_>>()?;
@@ -286,9 +283,12 @@ async fn through_hub(
                     envelope::H_PURPOSE,
                     "outflow_to_work,legal_reintegration_obligation",
                 );
+                // The bench publishes as the hub's own user (guest), the
+                // way the gateway does, so it names the party it speaks for.
+                set_str(h, envelope::H_SOURCE, "reintegration-tool");
             })
             .with_type("reintegration.case_update.v1".into())
-            .with_user_id("reintegration-tool".into());
+            .with_user_id("guest".into());
             (payloads[(seq % 1_000) as usize].clone(), props)
         },
     )

@@ -278,6 +278,45 @@ impl GrpcConfig {
     }
 }
 
+/// The operator console (web UI), `/metrics`, `/healthz` and `/readyz`.
+#[derive(Args, Clone, Debug)]
+pub struct ConsoleConfig {
+    /// Address of the web console and of `/metrics`, `/healthz`, `/readyz`.
+    #[arg(
+        id = "console_addr",
+        long = "console-addr",
+        env = "HUB_CONSOLE_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub addr: SocketAddr,
+    /// Mark the session cookie `Secure`: set this when the console is
+    /// reached over HTTPS (a TLS-terminating proxy in front of it).
+    #[arg(
+        id = "console_secure_cookie",
+        long = "console-secure-cookie",
+        env = "HUB_CONSOLE_SECURE_COOKIE"
+    )]
+    pub secure_cookie: bool,
+    /// How long a console session lasts after login, in minutes.
+    #[arg(
+        id = "console_session_minutes",
+        long = "console-session-minutes",
+        env = "HUB_CONSOLE_SESSION_MINUTES",
+        default_value_t = 480
+    )]
+    pub session_minutes: u64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            secure_cookie: false,
+            session_minutes: 480,
+        }
+    }
+}
+
 /// How long a service may take to drain on SIGTERM.
 #[derive(Args, Clone, Debug)]
 pub struct ShutdownConfig {

@@ -78,6 +78,8 @@ pub struct HubConfig {
     pub grace: Duration,
     /// The dossier's users (token → personnel number) and sweep interval.
     pub dossier_settings: hub_dossier::Settings,
+    /// The operator's web console (with `/metrics`); `None` serves none.
+    pub console: Option<hub_operator::ConsoleSettings>,
 }
 
 impl HubConfig {
@@ -112,6 +114,7 @@ impl HubConfig {
         hub_operator::Config {
             amqp: self.amqp.clone(),
             database: self.database.clone(),
+            rabbit_api: self.rabbit_api.clone(),
             catalog: self.catalog.clone(),
             pseudonym_key: self.pseudonym_key.clone(),
             operators: self.operators.clone(),
@@ -119,6 +122,7 @@ impl HubConfig {
             retry: self.retry.clone(),
             grace: self.grace,
             purge_interval: self.purge_interval,
+            console: self.console.clone(),
         }
     }
 

@@ -117,6 +117,8 @@ pub async fn run(settings: DemoSettings, out: &mut (dyn Write + Send)) -> anyhow
         purge_interval: Duration::from_secs(60),
         grace: Duration::from_secs(10),
         dossier_settings: hub_dossier::Settings::default(),
+        // The demo prints its report and exits: no console to look at.
+        console: None,
     };
     let provisioned = provision(
         &settings.amqp,

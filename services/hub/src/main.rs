@@ -12,8 +12,8 @@ use hub::demo::{self, DemoSettings};
 use hub_core::amqp::consumer::RetryPolicy;
 use hub_core::auth::Credentials;
 use hub_core::config::{
-    self, AmqpConfig, CatalogConfig, DatabaseConfig, GrpcConfig, RabbitApiConfig, ShutdownConfig,
-    TelemetryConfig,
+    self, AmqpConfig, CatalogConfig, ConsoleConfig, DatabaseConfig, GrpcConfig, RabbitApiConfig,
+    ShutdownConfig, TelemetryConfig,
 };
 use hub_core::provision::provision;
 use hub_core::rabbit_api::RabbitApi;
@@ -75,6 +75,8 @@ struct RunArgs {
     grpc: GrpcConfig,
     #[command(flatten)]
     shutdown: ShutdownConfig,
+    #[command(flatten)]
+    console: ConsoleConfig,
     /// Longest in-process retry of a transient failure before the message
     /// goes back to its queue, in seconds.
     #[arg(long, env = "HUB_RETRY_MAX_ELAPSED_SECS", default_value_t = 60)]
@@ -221,6 +223,7 @@ fn hub_config(args: &RunArgs) -> anyhow::Result<HubConfig> {
         purge_interval: Duration::from_secs(args.purge_interval_secs),
         grace: args.shutdown.grace(),
         dossier_settings: dossier_settings()?,
+        console: Some(hub_operator::ConsoleSettings::from_config(&args.console)),
     })
 }
 
@@ -228,9 +231,7 @@ async fn run_services(args: RunArgs, components: &[Component]) -> anyhow::Result
     let config = hub_config(&args)?;
     let shutdown = Shutdown::new();
     shutdown::cancel_on_signals(shutdown.clone());
-    let needs_grpc = components
-        .iter()
-        .any(|c| matches!(c, Component::Gateway | Component::Dossier));
+    let needs_grpc = components.iter().any(|c| c.serves_grpc());
     let listener = if needs_grpc {
         Some(
             TcpListener::bind(args.grpc.addr)

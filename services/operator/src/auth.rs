@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use hub_core::auth::Credentials;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tonic::{Request, Status};
+
+use crate::error::OpError;
 
 /// An operator's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -36,6 +37,19 @@ pub enum Action {
     Reveal,
     /// Search the processing log by BSN or employee id.
     SearchSubject,
+}
+
+impl Action {
+    /// What the action is, for messages.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::View => "view",
+            Action::Act => "retry or discard dead letters",
+            Action::Reveal => "reveal dead-letter values",
+            Action::SearchSubject => "search the processing log by person",
+        }
+    }
 }
 
 impl Role {
@@ -181,31 +195,28 @@ impl Operators {
         Some(OperatorUser { name, role })
     }
 
-    /// The operator calling over gRPC; `UNAUTHENTICATED` without a valid
-    /// token, `PERMISSION_DENIED` when the role may not do `action`.
-    pub fn authorise<T>(
-        &self,
-        request: &Request<T>,
-        action: Action,
-    ) -> Result<OperatorUser, Status> {
-        let token = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                Status::unauthenticated("operator token required: `authorization: Bearer <token>`")
-            })?;
-        let user = self
-            .identify(token.trim())
-            .ok_or_else(|| Status::unauthenticated("unknown operator token"))?;
-        if user.role.may(action) {
-            Ok(user)
+    /// A configured operator by name (a console session names one); `None`
+    /// when the operator is no longer configured.
+    #[must_use]
+    pub fn user(&self, name: &str) -> Option<OperatorUser> {
+        let role = *self.roles.get(name)?;
+        Some(OperatorUser {
+            name: name.to_owned(),
+            role,
+        })
+    }
+}
+
+impl OperatorUser {
+    /// `Ok` when the operator's role may do `action`.
+    pub fn require(&self, action: Action) -> Result<(), OpError> {
+        if self.role.may(action) {
+            Ok(())
         } else {
-            Err(Status::permission_denied(format!(
-                "role {} may not do this ({action:?})",
-                user.role.as_str()
-            )))
+            Err(OpError::Denied {
+                role: self.role.as_str(),
+                action: action.describe(),
+            })
         }
     }
 }

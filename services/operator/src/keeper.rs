@@ -7,6 +7,13 @@
 //! failure times) and those the broker made (delivery limit, expiry, with
 //! `x-death`). Both are stored with a reason, an origin queue and the
 //! envelope headers; producer-defined headers are not kept.
+//!
+//! The producer recorded (`source`) is the one a retry names in
+//! `x-hub-source`, so it is established as the router does: the
+//! broker-validated user that published the message, or, only when that is
+//! the hub itself (gateway, egress copies, earlier retries), the
+//! `x-hub-source` the hub set. A party that forged `x-hub-source` is
+//! recorded as itself, so a retry cannot launder the forgery.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +35,7 @@ pub struct Keeper {
     pool: PgPool,
     catalog: Arc<Catalog>,
     dead_queue: String,
+    hub_user: String,
 }
 
 impl std::fmt::Debug for Keeper {
@@ -122,14 +130,31 @@ fn rfc3339(headers: Option<&FieldTable>, name: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// Who produced a dead-lettered message: its publisher as the broker
+/// validated it (kept in `x-hub-original-user-id` when the hub dead-lettered
+/// it, in `user_id` when the broker did), or, when that publisher is the hub,
+/// the producer the hub named. `None` when the publisher is unknown.
+fn producer<'a>(
+    hub_user: &str,
+    headers: Option<&'a FieldTable>,
+    user_id: Option<&'a str>,
+) -> Option<&'a str> {
+    match get_str(headers, envelope::H_ORIGINAL_USER).or(user_id) {
+        Some(user) if user == hub_user => get_str(headers, envelope::H_SOURCE),
+        other => other,
+    }
+}
+
 impl Keeper {
-    /// A keeper of `dead_queue`.
+    /// A keeper of `dead_queue`; `hub_user` is the AMQP user the hub
+    /// publishes as.
     #[must_use]
-    pub fn new(pool: PgPool, catalog: Arc<Catalog>, dead_queue: String) -> Self {
+    pub fn new(pool: PgPool, catalog: Arc<Catalog>, dead_queue: String, hub_user: String) -> Self {
         Self {
             pool,
             catalog,
             dead_queue,
+            hub_user,
         }
     }
 
@@ -173,10 +198,7 @@ impl Keeper {
         let last_failure = rfc3339(headers, envelope::H_LAST_FAILURE)
             .or_else(|| death.as_ref().and_then(|d| d.time));
         let first_failure = rfc3339(headers, envelope::H_FIRST_FAILURE).or(last_failure);
-        let source = get_str(headers, envelope::H_SOURCE)
-            .or_else(|| get_str(headers, envelope::H_ORIGINAL_USER))
-            .or_else(|| short(props.user_id()))
-            .map(str::to_owned);
+        let source = producer(&self.hub_user, headers, short(props.user_id())).map(str::to_owned);
         let message_id = short(props.message_id()).map(str::to_owned);
         let mut key = Sha256::new();
         for part in [
@@ -265,4 +287,55 @@ pub async fn purge(pool: &PgPool) -> Result<u64, sqlx::Error> {
     .execute(pool)
     .await?
     .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hub_core::amqp::headers::set_str;
+
+    fn headers(pairs: &[(&str, &str)]) -> FieldTable {
+        let mut table = FieldTable::default();
+        for (k, v) in pairs {
+            set_str(&mut table, k, *v);
+        }
+        table
+    }
+
+    #[test]
+    fn the_producer_is_the_publisher_unless_the_hub_published() {
+        let hub = "hub";
+        // The hub dead-lettered a party's message that forged x-hub-source.
+        let forged = headers(&[
+            (envelope::H_ORIGINAL_USER, "wens"),
+            (envelope::H_SOURCE, "reintegration-tool"),
+        ]);
+        assert_eq!(producer(hub, Some(&forged), None), Some("wens"));
+        // The broker dead-lettered it: user_id is still the party's.
+        let forged = headers(&[(envelope::H_SOURCE, "reintegration-tool")]);
+        assert_eq!(producer(hub, Some(&forged), Some("wens")), Some("wens"));
+        // The hub published (gateway, egress copy): it named the producer.
+        let vouched = headers(&[
+            (envelope::H_ORIGINAL_USER, "hub"),
+            (envelope::H_SOURCE, "reintegration-tool"),
+        ]);
+        assert_eq!(
+            producer(hub, Some(&vouched), None),
+            Some("reintegration-tool")
+        );
+        assert_eq!(
+            producer(
+                hub,
+                Some(&headers(&[(envelope::H_SOURCE, "wens")])),
+                Some("hub")
+            ),
+            Some("wens")
+        );
+        // Nobody vouched for anything.
+        assert_eq!(
+            producer(hub, Some(&headers(&[(envelope::H_SOURCE, "wens")])), None),
+            None
+        );
+        assert_eq!(producer(hub, None, Some("hub")), None);
+    }
 }

@@ -19,7 +19,7 @@ use lapin::types::FieldTable;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::log::{self, CopyRecord, Recorded};
+use crate::log::{self, CopyRecord, LogWriter, Recorded};
 
 /// A failed check: the dead-letter reason and a detail without personal data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +59,7 @@ pub struct Router {
     catalog: Arc<Catalog>,
     key: PseudonymKey,
     pool: PgPool,
+    log: LogWriter,
     publisher: Arc<Publisher>,
     hub_user: String,
     max_payload_bytes: usize,
@@ -80,6 +81,7 @@ fn leaf_str(wire: &[u8], path: &FieldPath) -> Option<String> {
 impl Router {
     /// A router over `catalog`; `hub_user` is the AMQP user the hub itself
     /// publishes as (trusted to name the producer in `x-hub-source`).
+    /// Starts the processing-log writer, so call it within a Tokio runtime.
     #[must_use]
     pub fn new(
         catalog: Arc<Catalog>,
@@ -92,6 +94,7 @@ impl Router {
         Self {
             catalog,
             key,
+            log: LogWriter::start(pool.clone()),
             pool,
             publisher,
             hub_user,
@@ -324,7 +327,7 @@ impl Router {
             case_id: case_id.as_deref(),
             copies: &copies,
         };
-        let publish_to: Vec<&CopyRecord<'_>> = match log::record(&self.pool, &record).await {
+        let publish_to: Vec<&CopyRecord<'_>> = match self.log.record(&record).await {
             Ok(Recorded::New) => copies.iter().collect(),
             Ok(Recorded::Replay {
                 payload_hash: stored,

@@ -3,8 +3,10 @@
 //! token.
 
 mod catalog;
+mod dlq;
 mod dossier;
 mod log;
+mod queues;
 
 use std::process::ExitCode;
 
@@ -44,6 +46,12 @@ enum Command {
     /// The personnel dossier: `sweep` moves dossiers due for the archive
     /// (records manager, HUB_ADMIN_TOKEN; `--server` names DossierService).
     Dossier(dossier::DossierArgs),
+    /// Dead letters: list (by group), show (masked), retry, discard.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Every hub queue with its counts, consumers and rates; services and
+    /// broker alarms.
+    Queues,
 }
 
 /// A command's failure, with the exit code it maps to.
@@ -84,6 +92,20 @@ fn main() -> ExitCode {
             .build()
         {
             Ok(runtime) => runtime.block_on(dossier::run(&cli.server, args)),
+            Err(e) => Err(Failure::from(e)),
+        },
+        Command::Dlq(command) => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(dlq::run(&cli.server, cli.token.as_deref(), command)),
+            Err(e) => Err(Failure::from(e)),
+        },
+        Command::Queues => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(queues::run(&cli.server, cli.token.as_deref())),
             Err(e) => Err(Failure::from(e)),
         },
     };

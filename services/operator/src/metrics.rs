@@ -1,0 +1,95 @@
+//! The Prometheus recorder, installed once per process: every service of
+//! the process emits through the `metrics` facade, and the console serves
+//! what they emitted on `/metrics`.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Delivery latency buckets, in seconds: from sub-millisecond routing to a
+/// copy that waited a minute.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 60.0,
+];
+
+/// What each metric of the hub means (`# HELP`).
+const DESCRIPTIONS: [(&str, &str); 12] = [
+    (
+        "hub_messages_routed_total",
+        "copies delivered by the router, per message type and recipient",
+    ),
+    (
+        "hub_messages_rejected_total",
+        "messages the router rejected, per message type and reason",
+    ),
+    (
+        "hub_fields_removed_total",
+        "fields the minimiser removed, per message type and recipient",
+    ),
+    ("hub_retries_total", "transient failures retried, per queue"),
+    (
+        "hub_dead_letters_total",
+        "messages dead-lettered by the hub, per queue and reason",
+    ),
+    (
+        "hub_duplicates_total",
+        "redelivered messages recognised and not applied again, per queue",
+    ),
+    (
+        "hub_gateway_accepted_total",
+        "gRPC submissions the broker confirmed, per message type",
+    ),
+    (
+        "hub_gateway_rejected_total",
+        "gRPC submissions refused, per message type and reason",
+    ),
+    (
+        "hub_dead_letters_kept_total",
+        "dead letters stored for operators, per dead-letter queue",
+    ),
+    (
+        "hub_dossier_applied_total",
+        "onboarding messages filed in the dossier",
+    ),
+    (
+        "hub_feed_messages_sent_total",
+        "messages streamed to processors over gRPC",
+    ),
+    (
+        "hub_delivery_latency_seconds",
+        "time from ingress to the confirmed copy, per recipient",
+    ),
+];
+
+/// The process's recorder; installs it on first use. `None` when another
+/// recorder was installed first (then `/metrics` says so).
+pub fn handle() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let installed = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("hub_delivery_latency_seconds".to_owned()),
+                    &LATENCY_BUCKETS,
+                )
+                .and_then(PrometheusBuilder::install_recorder);
+            match installed {
+                Ok(handle) => {
+                    for (name, help) in DESCRIPTIONS {
+                        if name.ends_with("_seconds") {
+                            metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
+                        } else {
+                            metrics::describe_counter!(name, help);
+                        }
+                    }
+                    Some(handle)
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "prometheus recorder not installed; /metrics stays empty");
+                    None
+                }
+            }
+        })
+        .clone()
+}
