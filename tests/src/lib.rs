@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod process;
 pub mod proxy;
 pub mod stream;
+pub mod tls_proxy;
 pub mod webdriver;
 
 pub use env::TestEnv;

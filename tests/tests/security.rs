@@ -200,3 +200,79 @@ async fn the_services_talk_to_postgresql_over_tls_when_asked() {
     pool.close().await;
     env.cleanup().await;
 }
+
+/// The local RabbitMQ has no TLS listener, so a TLS-terminating proxy with a
+/// server certificate from `hub dev-certs` stands in front of it: the
+/// router connects with `amqps://` and `HUB_AMQP_TLS_CA`, routes and logs a
+/// message; without the private CA the connection is refused with a
+/// certificate error, never silently downgraded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_talk_to_rabbitmq_over_tls_with_a_private_ca() {
+    let env = TestEnv::new().await;
+    let dir = dev_certs(&env);
+    let broker: std::net::SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    let proxy = hub_tests::tls_proxy::TlsProxy::start(
+        broker,
+        &dir.join("server.pem"),
+        &dir.join("server-key.pem"),
+    )
+    .await;
+    let mut config = env.hub_config();
+    config.amqp.url = format!(
+        "amqps://guest:guest@localhost:{}/{}",
+        proxy.addr().port(),
+        env.vhost
+    );
+
+    // Without the private CA: the system roots do not know it.
+    let refused = hub_core::amqp::Amqp::connect(&config.amqp, "tls-without-ca")
+        .await
+        .err()
+        .expect("an unknown CA must be refused");
+    let message = refused.to_string();
+    assert!(
+        message.to_lowercase().contains("certificate") || message.contains("UnknownIssuer"),
+        "the error names the certificate problem: {message}"
+    );
+    assert!(
+        !message.contains("guest:guest"),
+        "no password in errors: {message}"
+    );
+    assert_eq!(proxy.handshakes(), 0);
+
+    // With it: the router works over TLS.
+    config.amqp.tls_ca = Some(dir.join("ca.pem"));
+    let running = env.start_with(config, &[Component::Router]).await;
+    hub_tests::publish_as(
+        &env,
+        "wens",
+        "wens.hire.v1",
+        "appointment_preparation",
+        &samples::hire_event(304),
+    )
+    .await;
+    let pool = env.pool().await;
+    let logged: i64 = hub_tests::eventually(
+        "the hire event routed and logged over amqps",
+        std::time::Duration::from_secs(30),
+        || {
+            let pool = pool.clone();
+            async move {
+                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM processing_log")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                (n > 0).then_some(n)
+            }
+        },
+    )
+    .await;
+    assert_eq!(logged, 1, "one copy, to the dossier");
+    assert!(
+        proxy.handshakes() >= 1,
+        "the router's connection went through TLS"
+    );
+    running.stop().await;
+    pool.close().await;
+    env.cleanup().await;
+}
