@@ -227,8 +227,7 @@ async fn the_services_talk_to_rabbitmq_over_tls_with_a_private_ca() {
     // Without the private CA: the system roots do not know it.
     let refused = hub_core::amqp::Amqp::connect(&config.amqp, "tls-without-ca")
         .await
-        .err()
-        .expect("an unknown CA must be refused");
+        .expect_err("an unknown CA must be refused");
     let message = refused.to_string();
     assert!(
         message.to_lowercase().contains("certificate") || message.contains("UnknownIssuer"),
