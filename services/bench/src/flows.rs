@@ -16,6 +16,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, PublisherConfirm};
 use prost_reflect::DynamicMessage;
 
+use crate::cpu::Snapshot;
 use crate::env::BenchEnv;
 use crate::procs::Service;
 use crate::report::{Latency, Report};
@@ -370,7 +371,9 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         args.messages,
         payload.len()
     );
+    let before = Snapshot::take(&[]);
     let (raw_rate, raw_latency) = raw(env, args, &payload).await?;
+    report.raw_cpu = before.until(&Snapshot::take(&[]));
     report.raw_throughput = raw_rate;
     report.raw_latency = raw_latency;
 
@@ -393,7 +396,13 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         "hub at saturation: {} case updates for both processors",
         args.messages
     );
+    let pids: Vec<(String, u32)> = services
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.pid()?)))
+        .collect();
+    let before = Snapshot::take(&pids);
     let (hub_rate, hub_latency) = through_hub(env, args, args.messages, None).await?;
+    report.hub_cpu = before.until(&Snapshot::take(&pids));
     report.hub_throughput = hub_rate;
     report.hub_latency = hub_latency;
     let paced = 1_000 * args.paced_seconds;

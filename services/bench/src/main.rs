@@ -14,6 +14,7 @@
 //! second, gRPC ingest (`SubmitCaseUpdate`, confirmed), the minimiser, and
 //! each service's peak resident memory.
 
+mod cpu;
 mod env;
 mod flows;
 mod minimiser;

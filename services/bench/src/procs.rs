@@ -56,6 +56,11 @@ impl Service {
         })
     }
 
+    /// Process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Peak resident set size (VmHWM), in MiB.
     pub fn peak_rss_mib(&self) -> Option<f64> {
         let pid = self.child.id()?;

@@ -2,6 +2,8 @@
 
 use serde_json::json;
 
+use crate::cpu::Usage;
+
 /// Latency percentiles in milliseconds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Latency {
@@ -43,6 +45,8 @@ pub struct Report {
     pub log_records: i64,
     pub minimiser: Vec<(String, f64)>,
     pub peak_rss_mib: Vec<(String, f64)>,
+    pub raw_cpu: Usage,
+    pub hub_cpu: Usage,
 }
 
 impl Report {
@@ -99,6 +103,44 @@ impl Report {
             "  processing-log records written: {}\n",
             self.log_records
         ));
+        out.push_str(&format!(
+            "  CPU during the saturation runs (% of one core; {} cores): {:>12} {:>12}\n",
+            self.hub_cpu.cpus, "raw broker", "hub"
+        ));
+        let mut names: Vec<&String> = self.hub_cpu.groups.iter().map(|(n, _)| n).collect();
+        for (name, _) in &self.raw_cpu.groups {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let of = |u: &Usage, name: &str| {
+            u.groups
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or_else(|| "-".to_owned(), |(_, v)| format!("{v:.0}"))
+        };
+        for name in names {
+            out.push_str(&format!(
+                "    {name:<48} {:>14} {:>12}\n",
+                of(&self.raw_cpu, name),
+                of(&self.hub_cpu, name)
+            ));
+        }
+        for (label, raw, hub) in [
+            (
+                "machine busy (% of all cores)",
+                self.raw_cpu.busy,
+                self.hub_cpu.busy,
+            ),
+            (
+                "stolen by the hypervisor",
+                self.raw_cpu.steal,
+                self.hub_cpu.steal,
+            ),
+            ("idle", self.raw_cpu.idle, self.hub_cpu.idle),
+        ] {
+            out.push_str(&format!("    {label:<48} {raw:>14.0} {hub:>12.0}\n"));
+        }
         out.push_str("  minimiser (per message):\n");
         for (name, ns) in &self.minimiser {
             out.push_str(&format!("    {name:<48} {ns:>9.0} ns\n"));
@@ -111,6 +153,13 @@ impl Report {
     }
 
     pub fn json(&self) -> serde_json::Value {
+        let cpu = |u: &Usage| {
+            json!({
+                "cores": u.cpus,
+                "percent_of_one_core": u.groups.iter().map(|(n, v)| json!({"process": n, "percent": v})).collect::<Vec<_>>(),
+                "machine_busy_percent": u.busy, "steal_percent": u.steal, "idle_percent": u.idle,
+            })
+        };
         let latency = |l: &Latency| json!({"p50_ms": l.p50, "p99_ms": l.p99, "samples": l.samples});
         json!({
             "payload_bytes": self.payload_bytes,
@@ -121,6 +170,7 @@ impl Report {
             "grpc_ingest": {"throughput_per_s": self.grpc_throughput, "latency": latency(&self.grpc_latency)},
             "processing_log_records": self.log_records,
             "minimiser_ns": self.minimiser.iter().map(|(n, v)| json!({"name": n, "ns_per_op": v})).collect::<Vec<_>>(),
+            "cpu": {"raw": cpu(&self.raw_cpu), "hub": cpu(&self.hub_cpu)},
             "peak_rss_mib": self.peak_rss_mib.iter().map(|(n, v)| json!({"service": n, "mib": v})).collect::<Vec<_>>(),
         })
     }
