@@ -10,16 +10,20 @@ use futures_util::StreamExt;
 use hub_policy::samples;
 use hub_proto::dossier::v1::GetDossierRequest;
 use hub_proto::dossier::v1::dossier_service_client::DossierServiceClient;
-use hub_proto::operator::v1::SearchProcessingLogRequest;
+use hub_proto::operator::v1::dead_letter_selection::Kind;
 use hub_proto::operator::v1::operator_service_client::OperatorServiceClient;
 use hub_proto::operator::v1::search_processing_log_request::Subject;
+use hub_proto::operator::v1::{
+    DeadLetterIds, DeadLetterSelection, GetDeadLetterRequest, ListDeadLettersRequest,
+    RetryDeadLettersRequest, RevealDeadLetterRequest, SearchProcessingLogRequest,
+};
 use hub_proto::processor::v1::case_feed_service_client::CaseFeedServiceClient;
 use hub_proto::processor::v1::{AckRequest, SubmitReportRequest, SubscribeRequest};
 use hub_proto::reintegration::v1::case_update_service_client::CaseUpdateServiceClient;
 use hub_proto::reintegration::v1::{SubmitCaseUpdateRequest, SubmitSurveyResponseRequest};
 use hub_proto::wens::v1::SubmitHireEventRequest;
 use hub_proto::wens::v1::hire_event_service_client::HireEventServiceClient;
-use hub_tests::env::{ADMIN_TOKEN, PRIVACY_OFFICER_TOKEN, party_token};
+use hub_tests::env::{ADMIN_TOKEN, OPERATOR_TOKEN, PRIVACY_OFFICER_TOKEN, party_token};
 use hub_tests::grpc::{channel, with_token};
 use hub_tests::process::HubProcess;
 use hub_tests::{TestEnv, eventually, publish_as};
@@ -86,7 +90,9 @@ async fn no_test_bsn_name_email_or_phone_appears_in_the_debug_logs() {
             ("HUB_LOG".to_owned(), "debug".to_owned()),
             (
                 "HUB_OPERATORS".to_owned(),
-                format!("pia:privacy-officer:{PRIVACY_OFFICER_TOKEN}"),
+                format!(
+                    "pia:privacy-officer:{PRIVACY_OFFICER_TOKEN},otto:operator:{OPERATOR_TOKEN}"
+                ),
             ),
         ])
         .collect();
@@ -260,6 +266,74 @@ async fn no_test_bsn_name_email_or_phone_appears_in_the_debug_logs() {
         ))
         .await
         .unwrap();
+
+    // Dead letters: the rejected AMQP hire event, listed, shown masked,
+    // revealed by the privacy officer and retried by the operator.
+    let dead = eventually(
+        "the rejected hire event kept",
+        Duration::from_secs(30),
+        || {
+            let mut operator = operator.clone();
+            async move {
+                let list = operator
+                    .list_dead_letters(with_token(
+                        ListDeadLettersRequest::default(),
+                        OPERATOR_TOKEN,
+                    ))
+                    .await
+                    .ok()?
+                    .into_inner();
+                list.dead_letters.into_iter().next()
+            }
+        },
+    )
+    .await;
+    operator
+        .get_dead_letter(with_token(
+            GetDeadLetterRequest {
+                id: dead.id.clone(),
+            },
+            OPERATOR_TOKEN,
+        ))
+        .await
+        .unwrap();
+    let revealed = operator
+        .reveal_dead_letter(with_token(
+            RevealDeadLetterRequest {
+                id: dead.id.clone(),
+                reason: "test".to_owned(),
+            },
+            PRIVACY_OFFICER_TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        revealed
+            .payload
+            .is_some_and(|p| p.fields.iter().any(|f| !f.values.is_empty())),
+        "values were revealed (and must still not be logged)"
+    );
+    let mut progress = operator
+        .retry_dead_letters(with_token(
+            RetryDeadLettersRequest {
+                selection: Some(DeadLetterSelection {
+                    kind: Some(Kind::Ids(DeadLetterIds {
+                        ids: vec![dead.id.clone()],
+                    })),
+                }),
+                ..RetryDeadLettersRequest::default()
+            },
+            OPERATOR_TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut retried = 0;
+    while let Some(step) = progress.next().await {
+        retried = step.unwrap().retried;
+    }
+    assert_eq!(retried, 1);
 
     hub.signal("-TERM").await;
     hub.wait(Duration::from_secs(30)).await;
