@@ -184,6 +184,16 @@ fn csv_field(value: &str) -> String {
     }
 }
 
+/// One CSV record (RFC 4180 quoting), without the line end.
+#[must_use]
+pub fn csv_record(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The records as CSV (RFC 4180), header first.
 #[must_use]
 pub fn to_csv(deliveries: &[LoggedDelivery]) -> String {
@@ -206,12 +216,7 @@ pub fn to_csv(deliveries: &[LoggedDelivery]) -> String {
             d.trace_id.clone(),
             d.ingress_message_id.clone(),
         ];
-        out.push_str(
-            &row.iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        out.push_str(&csv_record(&row));
         out.push_str("\r\n");
     }
     out

@@ -27,14 +27,6 @@ pub(crate) struct LogArgs {
     csv: bool,
 }
 
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
-}
-
 fn time(d: &LoggedDelivery) -> String {
     d.logged_at
         .as_ref()
@@ -80,9 +72,7 @@ pub(crate) async fn run(server: &str, token: Option<&str>, args: LogArgs) -> Res
         .map_err(|status| Failure::new(1, format!("{:?}: {}", status.code(), status.message())))?
         .into_inner();
     if args.csv {
-        println!(
-            "logged_at,message_type,register_activity,purposes,legal_basis,source,recipient,categories,fields_delivered,fields_removed,catalog_version,trace_id,ingress_message_id"
-        );
+        println!("{}", hub_operator::search::CSV_HEADER);
         for d in &response.deliveries {
             let row = [
                 time(d),
@@ -99,13 +89,7 @@ pub(crate) async fn run(server: &str, token: Option<&str>, args: LogArgs) -> Res
                 d.trace_id.clone(),
                 d.ingress_message_id.clone(),
             ];
-            println!(
-                "{}",
-                row.iter()
-                    .map(|f| csv_field(f))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
+            println!("{}", hub_operator::search::csv_record(&row));
         }
     } else {
         println!("{} deliveries", response.deliveries.len());
