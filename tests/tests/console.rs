@@ -942,3 +942,56 @@ async fn an_operator_retries_selected_dead_letters_and_the_catalog_decides_again
     running.stop().await;
     env.cleanup().await;
 }
+
+/// A service run as its own process (here `hub router`) serves its metrics
+/// on `HUB_METRICS_ADDR`, since it has no console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_without_the_console_serves_its_metrics_on_hub_metrics_addr() {
+    let env = TestEnv::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut router = hub_tests::process::HubProcess::start(
+        &env,
+        "router",
+        &[("HUB_METRICS_ADDR", format!("127.0.0.1:{port}"))],
+    )
+    .await;
+    publish_as(
+        &env,
+        "wens",
+        "wens.hire.v1",
+        "appointment_preparation",
+        &samples::hire_event(79),
+    )
+    .await;
+    let http = client();
+    let base = format!("http://127.0.0.1:{port}");
+    let metrics = eventually("the router's metrics", WAIT, || {
+        let http = http.clone();
+        let url = format!("{base}/metrics");
+        async move {
+            let text = http.get(url).send().await.ok()?.text().await.ok()?;
+            let metrics = parse_metrics(&text);
+            (metrics.get("hub_messages_routed_total").copied()? >= 1.0).then_some(metrics)
+        }
+    })
+    .await;
+    assert!(
+        metrics
+            .get("hub_fields_removed_total")
+            .is_some_and(|v| *v > 0.0)
+    );
+    assert!(
+        metrics
+            .get("hub_delivery_latency_seconds_count")
+            .is_some_and(|v| *v >= 1.0)
+    );
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    router.signal("-TERM").await;
+    router.wait(Duration::from_secs(30)).await;
+    env.cleanup().await;
+}

@@ -85,6 +85,11 @@ struct RunArgs {
     /// seconds.
     #[arg(long, env = "HUB_PURGE_INTERVAL_SECS", default_value_t = 60)]
     purge_interval_secs: u64,
+    /// Serve `/metrics` and `/healthz` on this address, for a process that
+    /// runs without the console (`hub router`, `hub gateway`, ...). The
+    /// console (`hub operator`, `hub all`) serves them on HUB_CONSOLE_ADDR.
+    #[arg(long, env = "HUB_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args)]
@@ -241,9 +246,30 @@ async fn run_services(args: RunArgs, components: &[Component]) -> anyhow::Result
     } else {
         None
     };
+    let stop = shutdown.clone();
+    let metrics = match args.metrics_addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on HUB_METRICS_ADDR {addr}"))?;
+            Some(tokio::spawn(hub_operator::metrics::serve(
+                listener,
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
     let running = start(&config, components, listener, shutdown).await?;
     tracing::info!(components = ?components, grpc = ?running.grpc_addr, "hub running");
     running.wait().await;
+    stop.cancel();
+    if let Some(metrics) = metrics {
+        match metrics.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(error = %error, "metrics listener failed"),
+            Err(error) => tracing::error!(error = %error, "metrics listener panicked"),
+        }
+    }
     tracing::info!("hub stopped");
     Ok(())
 }

@@ -3,8 +3,14 @@
 //! what they emitted on `/metrics`.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hub_core::shutdown::Shutdown;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -92,4 +98,62 @@ pub fn handle() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// The Prometheus text of `handle`, or 503 when another recorder was
+/// installed in this process.
+pub(crate) fn render(handle: Option<&PrometheusHandle>) -> Response {
+    match handle {
+        Some(handle) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another metrics recorder is installed in this process\n",
+        )
+            .into_response(),
+    }
+}
+
+/// `/metrics` and `/healthz` on a listener of their own, for a process that
+/// runs services without the console (`hub router`, `hub gateway`, ...;
+/// `HUB_METRICS_ADDR`). Installs the recorder first; serves until
+/// `shutdown`.
+pub async fn serve(listener: TcpListener, shutdown: Shutdown) -> Result<(), std::io::Error> {
+    let handle = handle();
+    let upkeep = {
+        let handle = handle.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(handle) = &handle {
+                    handle.run_upkeep();
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(10)) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        })
+    };
+    tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+    let router = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move { render(handle.as_ref()) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }));
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    let _ = upkeep.await;
+    result
 }

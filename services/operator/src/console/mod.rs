@@ -219,21 +219,7 @@ async fn css() -> impl IntoResponse {
 /// Prometheus text format. No personal data: labels are types, queues,
 /// recipients and reasons.
 async fn metrics(State(state): State<AppState>) -> Response {
-    match &state.metrics {
-        Some(handle) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            handle.render(),
-        )
-            .into_response(),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "another metrics recorder is installed in this process\n",
-        )
-            .into_response(),
-    }
+    crate::metrics::render(state.metrics.as_ref())
 }
 
 /// Alive: the process answers.
