@@ -147,6 +147,7 @@ async fn consume(
     count: u32,
     prefetch: u16,
     id_header: Option<&'static str>,
+    ready: tokio::sync::oneshot::Sender<()>,
 ) -> anyhow::Result<(Vec<f64>, Instant)> {
     let (connection, channel) = connect(&url).await?;
     channel
@@ -160,6 +161,9 @@ async fn consume(
             FieldTable::default(),
         )
         .await?;
+    // Publishing starts only when every consumer is attached, so the time
+    // to connect is not measured as latency.
+    let _ = ready.send(());
     let mut latencies = Vec::with_capacity(count as usize);
     let mut last = Instant::now();
     while latencies.len() < count as usize {
@@ -220,13 +224,19 @@ async fn raw(env: &BenchEnv, args: &Args, payload: &[u8]) -> anyhow::Result<(f64
             arguments,
         )
         .await?;
+    let (ready, attached) = tokio::sync::oneshot::channel();
     let consumer = tokio::spawn(consume(
         url.clone(),
         "bench.raw".to_owned(),
         args.messages,
         args.prefetch,
         None,
+        ready,
     ));
+    if attached.await.is_err() {
+        consumer.await??;
+        anyhow::bail!("the raw consumer did not attach");
+    }
     let start = Instant::now();
     let payload = payload.to_vec();
     publish(
@@ -259,14 +269,24 @@ async fn through_hub(
     rate: Option<u32>,
 ) -> anyhow::Result<(f64, Latency)> {
     let mut consumers = Vec::new();
+    let mut attached = Vec::new();
     for queue in ["processor.robidus", "processor.future-smart"] {
+        let (ready, attach) = tokio::sync::oneshot::channel();
+        attached.push(attach);
         consumers.push(tokio::spawn(consume(
             env.amqp.url.clone(),
             queue.to_owned(),
             count,
             args.prefetch,
             Some(envelope::H_INGRESS_ID),
+            ready,
         )));
+    }
+    for (attach, consumer) in attached.into_iter().zip(&mut consumers) {
+        if attach.await.is_err() {
+            consumer.await??;
+            anyhow::bail!("a processor-queue consumer did not attach");
+        }
     }
     let (connection, channel) = connect(&env.amqp.url).await?;
     let payloads: Vec<Vec<u8>> = (0..count.min(1_000))
