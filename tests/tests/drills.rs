@@ -59,6 +59,24 @@ fn figures(sent: u64, e: &Effects, seconds_to_recover: f64) -> Figures {
     }
 }
 
+/// Waits until all `expected` messages were applied, then prints the
+/// drill's figures.
+async fn all_applied(
+    pool: &sqlx::PgPool,
+    expected: u32,
+    sent: u64,
+    recovered: f64,
+    drill: &str,
+) -> (Figures, Effects) {
+    let e = wait_effects(pool, "every message applied", LONG, |e| {
+        e.inbox >= i64::from(expected)
+    })
+    .await;
+    let f = figures(sent, &e, recovered);
+    f.print(drill);
+    (f, e)
+}
+
 fn assert_clean(f: &Figures, e: &Effects) {
     assert_eq!(f.lost, 0, "{f:?} {e:?}");
     assert_eq!(f.duplicates_applied, 0, "{f:?} {e:?}");
@@ -96,12 +114,7 @@ async fn kill_9_the_router_while_20000_messages_flow() {
     let restarted = Instant::now();
     let mut router = HubProcess::start(&env, "router", &[]).await;
     let recovered = recovery(&pool, at_kill.inbox, restarted).await;
-    let e = wait_effects(&pool, "every message applied", LONG, |e| {
-        e.inbox >= i64::from(N)
-    })
-    .await;
-    let f = figures(sent, &e, recovered);
-    f.print("kill -9 router");
+    let (f, e) = all_applied(&pool, N, sent, recovered, "kill -9 router").await;
     assert!(
         at_kill.inbox < i64::from(N),
         "the kill came while messages were still flowing"
@@ -149,12 +162,7 @@ async fn restart_rabbitmq_in_the_middle_of_a_stream() {
         recovery(&pool, before, up).await
     };
     let (sent, recovered) = tokio::join!(publisher, fault);
-    let e = wait_effects(&pool, "every message applied", LONG, |e| {
-        e.inbox >= i64::from(N)
-    })
-    .await;
-    let f = figures(sent, &e, recovered);
-    f.print("restart RabbitMQ");
+    let (f, e) = all_applied(&pool, N, sent, recovered, "restart RabbitMQ").await;
     assert_clean(&f, &e);
     assert!(
         recovered <= 30.0,
@@ -219,12 +227,7 @@ async fn restart_postgresql_in_the_middle_of_a_stream() {
         recovery(&pool, before, up).await
     };
     let (sent, recovered) = tokio::join!(publisher, fault);
-    let e = wait_effects(&pool, "every message applied", LONG, |e| {
-        e.inbox >= i64::from(N)
-    })
-    .await;
-    let f = figures(sent, &e, recovered);
-    f.print("restart PostgreSQL");
+    let (f, e) = all_applied(&pool, N, sent, recovered, "restart PostgreSQL").await;
     assert_clean(&f, &e);
     assert!(
         recovered <= 30.0,
@@ -359,12 +362,7 @@ async fn sigterm_under_load_loses_nothing_and_applies_nothing_twice() {
     let mut router = HubProcess::start(&env, "router", &[]).await;
     let mut dossier = HubProcess::start(&env, "dossier", &[]).await;
     let recovered = recovery(&pool, stopped.inbox, restarted).await;
-    let e = wait_effects(&pool, "every message applied", LONG, |e| {
-        e.inbox >= i64::from(N)
-    })
-    .await;
-    let f = figures(sent, &e, recovered);
-    f.print("SIGTERM under load");
+    let (f, e) = all_applied(&pool, N, sent, recovered, "SIGTERM under load").await;
     assert_clean(&f, &e);
     for process in [&router, &dossier] {
         process.signal("-TERM").await;

@@ -109,6 +109,24 @@ async fn client(addr: SocketAddr) -> OperatorServiceClient<tonic::transport::Cha
     OperatorServiceClient::new(channel(addr).await)
 }
 
+/// Runs a retry job as the operator: every progress message, the last one
+/// with `done` set.
+async fn retry(
+    rpc: &mut OperatorServiceClient<tonic::transport::Channel>,
+    request: pb::RetryDeadLettersRequest,
+) -> Vec<pb::RetryDeadLettersResponse> {
+    let mut stream = rpc
+        .retry_dead_letters(with_token(request, OPERATOR_TOKEN))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut progress = Vec::new();
+    while let Some(p) = stream.message().await.unwrap() {
+        progress.push(p);
+    }
+    progress
+}
+
 fn group(reason: &str, message_type: &str) -> pb::DeadLetterSelection {
     pb::DeadLetterSelection {
         kind: Some(pb::dead_letter_selection::Kind::Group(
@@ -508,22 +526,15 @@ async fn a_retry_is_published_to_ingress_as_the_hub_naming_the_original_producer
     router.stop().await;
 
     let mut rpc = client(operator.grpc_addr.unwrap()).await;
-    let mut stream = rpc
-        .retry_dead_letters(with_token(
-            pb::RetryDeadLettersRequest {
-                selection: Some(ids(&dead)),
-                ..Default::default()
-            },
-            OPERATOR_TOKEN,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut last = None;
-    while let Some(p) = stream.message().await.unwrap() {
-        last = Some(p);
-    }
-    let last = last.unwrap();
+    let progress = retry(
+        &mut rpc,
+        pb::RetryDeadLettersRequest {
+            selection: Some(ids(&dead)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let last = progress.last().unwrap();
     assert!(
         last.done && last.retried == 1 && last.error.is_empty(),
         "{last:?}"
@@ -574,22 +585,15 @@ async fn a_retry_is_published_to_ingress_as_the_hub_naming_the_original_producer
             .unwrap();
     assert_eq!((state.as_str(), payload_gone), ("retried", true));
     // Retrying it again does nothing: it is no longer open.
-    let mut stream = rpc
-        .retry_dead_letters(with_token(
-            pb::RetryDeadLettersRequest {
-                selection: Some(ids(&dead)),
-                ..Default::default()
-            },
-            OPERATOR_TOKEN,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut again = None;
-    while let Some(p) = stream.message().await.unwrap() {
-        again = Some(p);
-    }
-    let again = again.unwrap();
+    let progress = retry(
+        &mut rpc,
+        pb::RetryDeadLettersRequest {
+            selection: Some(ids(&dead)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let again = progress.last().unwrap();
     assert_eq!((again.retried, again.skipped), (0, 1));
     assert!(
         get(&env, "hub.router", Duration::from_millis(500))
@@ -612,21 +616,18 @@ async fn a_group_retry_goes_in_batches_at_the_asked_rate_and_reports_progress() 
 
     let mut rpc = client(operator.grpc_addr.unwrap()).await;
     let started = Instant::now();
-    let mut stream = rpc
-        .retry_dead_letters(with_token(
-            pb::RetryDeadLettersRequest {
-                selection: Some(group("no_route", CASE)),
-                batch_size: 2,
-                rate_per_second: 5,
-                note: String::new(),
-            },
-            OPERATOR_TOKEN,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let progress = retry(
+        &mut rpc,
+        pb::RetryDeadLettersRequest {
+            selection: Some(group("no_route", CASE)),
+            batch_size: 2,
+            rate_per_second: 5,
+            note: String::new(),
+        },
+    )
+    .await;
     let mut seen = Vec::new();
-    while let Some(p) = stream.message().await.unwrap() {
+    for p in &progress {
         assert_eq!(p.total, 6);
         seen.push((p.retried, p.done));
     }
@@ -662,24 +663,17 @@ async fn two_retries_of_the_same_group_publish_each_dead_letter_once() {
     let addr = operator.grpc_addr.unwrap();
     let run = || async move {
         let mut rpc = client(addr).await;
-        let mut stream = rpc
-            .retry_dead_letters(with_token(
-                pb::RetryDeadLettersRequest {
-                    selection: Some(group("no_route", CASE)),
-                    batch_size: 3,
-                    rate_per_second: 20,
-                    note: String::new(),
-                },
-                OPERATOR_TOKEN,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        let mut last = None;
-        while let Some(p) = stream.message().await.unwrap() {
-            last = Some(p);
-        }
-        last.unwrap()
+        let progress = retry(
+            &mut rpc,
+            pb::RetryDeadLettersRequest {
+                selection: Some(group("no_route", CASE)),
+                batch_size: 3,
+                rate_per_second: 20,
+                note: String::new(),
+            },
+        )
+        .await;
+        progress.last().cloned().unwrap()
     };
     let (a, b) = tokio::join!(run(), run());
     assert_eq!(a.retried + b.retried, 10, "{a:?} {b:?}");
@@ -864,18 +858,14 @@ async fn a_retry_cannot_launder_a_forged_producer() {
 
     // Retried, it names WenS, whatever header WenS set.
     let mut rpc = client(operator.grpc_addr.unwrap()).await;
-    let mut stream = rpc
-        .retry_dead_letters(with_token(
-            pb::RetryDeadLettersRequest {
-                selection: Some(ids(&dead)),
-                ..Default::default()
-            },
-            OPERATOR_TOKEN,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    while stream.message().await.unwrap().is_some() {}
+    retry(
+        &mut rpc,
+        pb::RetryDeadLettersRequest {
+            selection: Some(ids(&dead)),
+            ..Default::default()
+        },
+    )
+    .await;
     let retried = get(&env, "hub.router", WAIT)
         .await
         .expect("the retried message");

@@ -8,7 +8,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::caller::Caller;
-use crate::convert::{self, check_number, from_timestamp, parse_date, text, timestamp};
+use crate::convert::{
+    self, check_number, from_timestamp, parse_date, personnel_number, required_text, text,
+    timestamp,
+};
 use crate::error::{ApiError, Violations};
 use crate::grants;
 use crate::rules::{self, Nature, Restriction, Scope};
@@ -43,8 +46,7 @@ pub(crate) async fn create_grant(
 ) -> Result<pb::CreateGrantResponse, ApiError> {
     caller.require_records_manager()?;
     let mut v = Violations::default();
-    let grantee = request.grantee.trim().to_owned();
-    check_number(&mut v, "grantee", &grantee);
+    let grantee = personnel_number(&mut v, "grantee", &request.grantee);
     let nature = convert::nature(request.nature);
     if nature.is_none() {
         v.add("nature", "is required");
@@ -69,8 +71,7 @@ pub(crate) async fn create_grant(
     {
         v.add("valid_until", "must be after valid_from");
     }
-    v.require("purpose", &request.purpose);
-    let purpose = text(&mut v, "purpose", &request.purpose, 500);
+    let purpose = required_text(&mut v, "purpose", &request.purpose, 500);
     v.finish()?;
     let (Some(nature), Some(scope), Some(from), Some(until)) = (nature, scope, from, until) else {
         return Err(ApiError::invalid("grant", "is incomplete"));
@@ -121,8 +122,7 @@ pub(crate) async fn end_grant(
     caller.require_records_manager()?;
     let id = convert::parse_id("grant_id", &request.grant_id)?;
     let mut v = Violations::default();
-    v.require("reason", &request.reason);
-    let reason = text(&mut v, "reason", &request.reason, 500);
+    let reason = required_text(&mut v, "reason", &request.reason, 500);
     v.finish()?;
     let grant = hub_core::with_tx!(pool, tx, {
         let Some(row) = grants::row_for_update(tx, id).await? else {
@@ -196,8 +196,7 @@ pub(crate) async fn record_approval(
         _ => {}
     }
     check_number(&mut v, "approved_by", request.approved_by.trim());
-    v.require("reference", &request.reference);
-    let reference = text(&mut v, "reference", &request.reference, 200);
+    let reference = required_text(&mut v, "reference", &request.reference, 200);
     let approved_on = parse_date(&mut v, "approved_on", &request.approved_on);
     if approved_on.is_some_and(|d| d > now.date_naive()) {
         v.add("approved_on", "must not be in the future");
@@ -282,10 +281,8 @@ pub(crate) async fn record_exemption(
 ) -> Result<pb::RecordExemptionResponse, ApiError> {
     caller.require_records_manager()?;
     let mut v = Violations::default();
-    let number = request.personnel_number.trim().to_owned();
-    check_number(&mut v, "personnel_number", &number);
-    let grantee = request.grantee.trim().to_owned();
-    check_number(&mut v, "grantee", &grantee);
+    let number = personnel_number(&mut v, "personnel_number", &request.personnel_number);
+    let grantee = personnel_number(&mut v, "grantee", &request.grantee);
     let procedure = match pb::ExemptionProcedure::try_from(request.procedure) {
         Ok(pb::ExemptionProcedure::Objection) => "objection",
         Ok(pb::ExemptionProcedure::Appeal) => "appeal",
@@ -294,8 +291,7 @@ pub(crate) async fn record_exemption(
             ""
         }
     };
-    v.require("decision_reference", &request.decision_reference);
-    let reference = text(
+    let reference = required_text(
         &mut v,
         "decision_reference",
         &request.decision_reference,

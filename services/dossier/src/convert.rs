@@ -63,6 +63,13 @@ pub(crate) fn check_number(v: &mut Violations, field: &str, text: &str) {
     }
 }
 
+/// A personnel number field, trimmed, checked into `v`.
+pub(crate) fn personnel_number(v: &mut Violations, field: &str, raw: &str) -> String {
+    let number = raw.trim().to_owned();
+    check_number(v, field, &number);
+    number
+}
+
 /// Parses an id field.
 pub(crate) fn parse_id(field: &str, text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text.trim()).map_err(|_| ApiError::invalid(field, "must be a UUID"))
@@ -157,6 +164,12 @@ pub(crate) fn restriction_pb(stored: &str) -> pb::Restriction {
 }
 
 /// Text input: trimmed, and refused when longer than `max` characters.
+pub(crate) fn required_text(v: &mut Violations, field: &str, value: &str, max: usize) -> String {
+    v.require(field, value);
+    text(v, field, value, max)
+}
+
+/// A free-text field, trimmed, at most `max` characters.
 pub(crate) fn text(v: &mut Violations, field: &str, value: &str, max: usize) -> String {
     let value = value.trim();
     if value.chars().count() > max {

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::caller::Caller;
-use crate::convert::{opt_timestamp, parse_id, text, timestamp};
+use crate::convert::{opt_timestamp, parse_id, required_text, text, timestamp};
 use crate::error::{ApiError, Violations};
 use crate::store;
 
@@ -115,8 +115,7 @@ pub(crate) async fn submit(
     } else {
         Some(parse_id("entry_id", &request.entry_id)?)
     };
-    v.require("reasons", &request.reasons);
-    let reasons = text(&mut v, "reasons", &request.reasons, 4_000);
+    let reasons = required_text(&mut v, "reasons", &request.reasons, 4_000);
     let change = text(&mut v, "requested_change", &request.requested_change, 4_000);
     v.finish()?;
     let kind = kind.unwrap_or_default();

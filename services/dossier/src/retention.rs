@@ -13,7 +13,7 @@ use hub_proto::dossier::v1 as pb;
 use sqlx::PgPool;
 
 use crate::caller::Caller;
-use crate::convert::{check_number, date_text, parse_date, timestamp};
+use crate::convert::{date_text, parse_date, personnel_number, timestamp};
 use crate::error::{ApiError, Violations};
 use crate::rules;
 use crate::store;
@@ -178,8 +178,7 @@ pub(crate) async fn record_end(
 ) -> Result<pb::RecordEmploymentEndResponse, ApiError> {
     caller.require_records_manager()?;
     let mut v = Violations::default();
-    let number = request.personnel_number.trim().to_owned();
-    check_number(&mut v, "personnel_number", &number);
+    let number = personnel_number(&mut v, "personnel_number", &request.personnel_number);
     let end = if request.end_date.trim().is_empty() {
         None
     } else {

@@ -7,7 +7,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::caller::Caller;
-use crate::convert::{check_number, date_text, parse_date, text, timestamp};
+use crate::convert::{
+    check_number, date_text, parse_date, personnel_number, required_text, timestamp,
+};
 use crate::error::{ApiError, Violations};
 use crate::store::{self, AccessRecord};
 
@@ -93,10 +95,8 @@ pub(crate) async fn register_next_of_kin(
 ) -> Result<pb::RegisterNextOfKinResponse, ApiError> {
     caller.require_records_manager()?;
     let mut v = Violations::default();
-    let number = request.personnel_number.trim().to_owned();
-    check_number(&mut v, "personnel_number", &number);
-    let next_of_kin = request.next_of_kin.trim().to_owned();
-    check_number(&mut v, "next_of_kin", &next_of_kin);
+    let number = personnel_number(&mut v, "personnel_number", &request.personnel_number);
+    let next_of_kin = personnel_number(&mut v, "next_of_kin", &request.next_of_kin);
     // Art 8.3 speaks of next of kin in the first degree: parents and
     // children of the deceased.
     let kinship = match pb::Kinship::try_from(request.kinship) {
@@ -107,8 +107,7 @@ pub(crate) async fn register_next_of_kin(
             ""
         }
     };
-    v.require("evidence_reference", &request.evidence_reference);
-    let evidence = text(
+    let evidence = required_text(
         &mut v,
         "evidence_reference",
         &request.evidence_reference,
@@ -163,8 +162,7 @@ pub(crate) async fn inspect_deceased(
 ) -> Result<pb::InspectDeceasedDossierResponse, ApiError> {
     let person = caller.require_person()?;
     let mut v = Violations::default();
-    let number = request.personnel_number.trim().to_owned();
-    check_number(&mut v, "personnel_number", &number);
+    let number = personnel_number(&mut v, "personnel_number", &request.personnel_number);
     v.finish()?;
     let response = hub_core::with_tx!(pool, tx, {
         let head = store::head(tx, &number).await?;

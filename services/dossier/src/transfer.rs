@@ -9,7 +9,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::caller::Caller;
-use crate::convert::{check_number, from_timestamp, text, timestamp};
+use crate::convert::{
+    check_number, from_timestamp, personnel_number, required_text, text, timestamp,
+};
 use crate::error::{ApiError, Violations};
 use crate::grants;
 use crate::store::{self, AccessRecord};
@@ -25,8 +27,7 @@ pub(crate) async fn record_consent(
 ) -> Result<pb::RecordTransferConsentResponse, ApiError> {
     let number = caller.subject_dossier(&request.personnel_number)?;
     let mut v = Violations::default();
-    v.require("recipient", &request.recipient);
-    let recipient = text(&mut v, "recipient", &request.recipient, 200);
+    let recipient = required_text(&mut v, "recipient", &request.recipient, 200);
     if *caller == Caller::RecordsManager {
         v.require("evidence_reference", &request.evidence_reference);
     }
@@ -76,8 +77,7 @@ pub(crate) async fn transfer(
 ) -> Result<pb::TransferDossierResponse, ApiError> {
     caller.require_records_manager()?;
     let mut v = Violations::default();
-    let number = request.personnel_number.trim().to_owned();
-    check_number(&mut v, "personnel_number", &number);
+    let number = personnel_number(&mut v, "personnel_number", &request.personnel_number);
     match request.destination {
         Some(Destination::InsideDefensie(inside)) => {
             check_number(
@@ -107,8 +107,7 @@ pub(crate) async fn transfer(
             transfer_inside(pool, caller, inside, now).await
         }
         Some(Destination::OutsideDefensie(outside)) => {
-            v.require("outside_defensie.recipient", &outside.recipient);
-            let recipient = text(
+            let recipient = required_text(
                 &mut v,
                 "outside_defensie.recipient",
                 &outside.recipient,
