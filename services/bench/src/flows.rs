@@ -61,6 +61,11 @@ pub struct Args {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write every message of the paced run as CSV to this file: queue,
+    /// ingress id, ms from the run's start at sending, ms when the router
+    /// began its log write, ms at receipt (to find where the tail comes from).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
 }
 
 fn now_nanos() -> u128 {
@@ -139,23 +144,43 @@ async fn publish(
     Ok(())
 }
 
+/// One consumed message: its id (or ingress id), when it was sent and when
+/// it arrived (nanoseconds since the Unix epoch).
+pub struct Received {
+    pub queue: &'static str,
+    pub id: String,
+    pub sent: u128,
+    pub at: u128,
+}
+
+impl Received {
+    fn latency_ms(&self) -> f64 {
+        self.at.saturating_sub(self.sent) as f64 / 1e6
+    }
+}
+
+fn latency_of(received: &[Received]) -> Latency {
+    Latency::of(received.iter().map(Received::latency_ms).collect())
+}
+
 /// Consumes `count` messages from `queue`, acking each; returns each
-/// message's latency (from the send time in the id) and when the last came.
+/// message's send and receipt time (the send time is in the id) and when
+/// the last came.
 async fn consume(
     url: String,
-    queue: String,
+    queue: &'static str,
     count: u32,
     prefetch: u16,
     id_header: Option<&'static str>,
     ready: tokio::sync::oneshot::Sender<()>,
-) -> anyhow::Result<(Vec<f64>, Instant)> {
+) -> anyhow::Result<(Vec<Received>, Instant)> {
     let (connection, channel) = connect(&url).await?;
     channel
         .basic_qos(prefetch, BasicQosOptions::default())
         .await?;
     let mut consumer = channel
         .basic_consume(
-            queue.as_str().into(),
+            queue.into(),
             "bench".into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),
@@ -186,8 +211,15 @@ async fn consume(
                 .as_ref()
                 .map(ToString::to_string),
         };
-        if let Some(at) = id.as_deref().and_then(sent_at) {
-            latencies.push(now_nanos().saturating_sub(at) as f64 / 1e6);
+        if let Some(id) = id {
+            if let Some(sent) = sent_at(&id) {
+                latencies.push(Received {
+                    queue,
+                    id,
+                    sent,
+                    at: now_nanos(),
+                });
+            }
         }
         delivery.acker.ack(BasicAckOptions::default()).await?;
         last = Instant::now();
@@ -227,7 +259,7 @@ async fn raw(env: &BenchEnv, args: &Args, payload: &[u8]) -> anyhow::Result<(f64
     let (ready, attached) = tokio::sync::oneshot::channel();
     let consumer = tokio::spawn(consume(
         url.clone(),
-        "bench.raw".to_owned(),
+        "bench.raw",
         args.messages,
         args.prefetch,
         None,
@@ -254,12 +286,45 @@ async fn raw(env: &BenchEnv, args: &Args, payload: &[u8]) -> anyhow::Result<(f64
         },
     )
     .await?;
-    let (latencies, last) = consumer.await??;
+    let (received, last) = consumer.await??;
     let _ = connection.close(200, "done".into()).await;
     Ok((
         f64::from(args.messages) / (last - start).as_secs_f64(),
-        Latency::of(latencies),
+        latency_of(&received),
     ))
+}
+
+/// Waits until `queue` has a consumer (the router attached), so that its
+/// start-up is not measured as the first messages' latency.
+async fn wait_for_consumer(url: &str, queue: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // A passive declare answers with the consumer count at once (the
+        // management API lags by its statistics interval); a channel closed
+        // by a failed passive declare is not reused.
+        let (connection, channel) = connect(url).await?;
+        let found = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.consumer_count())
+            .unwrap_or(0);
+        let _ = connection.close(200, "done".into()).await;
+        if found > 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{queue} has no consumer after 60 s: did the router start?"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn through_hub(
@@ -267,7 +332,7 @@ async fn through_hub(
     args: &Args,
     count: u32,
     rate: Option<u32>,
-) -> anyhow::Result<(f64, Latency)> {
+) -> anyhow::Result<(f64, Vec<Received>)> {
     let mut consumers = Vec::new();
     let mut attached = Vec::new();
     for queue in ["processor.robidus", "processor.future-smart"] {
@@ -275,7 +340,7 @@ async fn through_hub(
         attached.push(attach);
         consumers.push(tokio::spawn(consume(
             env.amqp.url.clone(),
-            queue.to_owned(),
+            queue,
             count,
             args.prefetch,
             Some(envelope::H_INGRESS_ID),
@@ -289,6 +354,7 @@ async fn through_hub(
         }
     }
     let (connection, channel) = connect(&env.amqp.url).await?;
+    wait_for_consumer(&env.amqp.url, envelope::ROUTER_QUEUE).await?;
     let payloads: Vec<Vec<u8>> = (0..count.min(1_000))
         .map(|seq| case_json(env, seq))
         .collect::<anyhow::Result<_>>()?;
@@ -318,18 +384,15 @@ async fn through_hub(
         },
     )
     .await?;
-    let mut latencies = Vec::new();
+    let mut received = Vec::new();
     let mut last = start;
     for consumer in consumers {
-        let (mut l, at) = consumer.await??;
-        latencies.append(&mut l);
+        let (mut r, at) = consumer.await??;
+        received.append(&mut r);
         last = last.max(at);
     }
     let _ = connection.close(200, "done".into()).await;
-    Ok((
-        f64::from(count) / (last - start).as_secs_f64(),
-        Latency::of(latencies),
-    ))
+    Ok((f64::from(count) / (last - start).as_secs_f64(), received))
 }
 
 async fn grpc_ingest(env: &BenchEnv, args: &Args, addr: &str) -> anyhow::Result<(f64, Latency)> {
@@ -386,6 +449,43 @@ async fn grpc_ingest(env: &BenchEnv, args: &Args, addr: &str) -> anyhow::Result<
     ))
 }
 
+/// The paced run's messages as CSV, with the time the router's log write
+/// began for each (the transaction's `now()`), in ms from the first send.
+async fn write_trace(
+    env: &BenchEnv,
+    path: &std::path::Path,
+    received: &[Received],
+) -> anyhow::Result<()> {
+    let pool = hub_core::db::connect(&env.database).await?;
+    let logged: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT ingress_message_id, extract(epoch FROM min(logged_at))::float8 * 1e3
+         FROM processing_log GROUP BY ingress_message_id",
+    )
+    .fetch_all(&pool)
+    .await?;
+    pool.close().await;
+    let logged: std::collections::HashMap<String, f64> = logged.into_iter().collect();
+    let origin = received.iter().map(|r| r.sent).min().unwrap_or(0);
+    let ms = |t: u128| t.saturating_sub(origin) as f64 / 1e6;
+    let mut out = String::from("queue,ingress_id,sent_ms,logged_ms,received_ms\n");
+    for r in received {
+        let logged = logged
+            .get(&r.id)
+            .map_or_else(String::new, |t| format!("{:.3}", t - origin as f64 / 1e6));
+        out.push_str(&format!(
+            "{},{},{:.3},{},{:.3}\n",
+            r.queue,
+            r.id,
+            ms(r.sent),
+            logged,
+            ms(r.at)
+        ));
+    }
+    std::fs::write(path, out)?;
+    eprintln!("trace of the paced run written to {}", path.display());
+    Ok(())
+}
+
 async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let payload = case_json(env, 0)?;
@@ -413,9 +513,12 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         "hub at {} messages per second for {} s",
         args.paced_rate, args.paced_seconds
     );
-    let (paced_rate, paced_latency) = through_hub(env, args, paced, Some(args.paced_rate)).await?;
+    let (paced_rate, received) = through_hub(env, args, paced, Some(args.paced_rate)).await?;
     report.paced_rate = paced_rate;
-    report.paced_latency = paced_latency;
+    report.paced_latency = latency_of(&received);
+    if let Some(path) = &args.trace {
+        write_trace(env, path, &received).await?;
+    }
 
     eprintln!(
         "raw broker: {} messages of {} bytes",
@@ -437,10 +540,10 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         .filter_map(|s| Some((s.name.clone(), s.pid()?)))
         .collect();
     let before = Snapshot::take(&pids);
-    let (hub_rate, hub_latency) = through_hub(env, args, args.messages, None).await?;
+    let (hub_rate, received) = through_hub(env, args, args.messages, None).await?;
     report.hub_cpu = before.until(&Snapshot::take(&pids));
     report.hub_throughput = hub_rate;
-    report.hub_latency = hub_latency;
+    report.hub_latency = latency_of(&received);
     let pool = hub_core::db::connect(&env.database).await?;
     report.log_records = sqlx::query_scalar("SELECT count(*) FROM processing_log")
         .fetch_one(&pool)

@@ -94,6 +94,15 @@ fn unreachable_detail(error: &sqlx::Error) -> String {
 
 /// Opens a pool; fails fast with a readable error when the server is down.
 pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, ConnectError> {
+    connect_keeping(config, 0).await
+}
+
+/// Opens a pool that keeps at least `min_connections` open, even when idle,
+/// so that a burst after a quiet spell does not wait for new connections.
+pub async fn connect_keeping(
+    config: &DatabaseConfig,
+    min_connections: u32,
+) -> Result<PgPool, ConnectError> {
     crate::install_crypto_provider();
     let url = config.redacted_url();
     let options = PgConnectOptions::from_str(&config.url).map_err(|e| ConnectError::BadUrl {
@@ -111,6 +120,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, ConnectError> {
         ]);
     PgPoolOptions::new()
         .max_connections(config.max_connections)
+        .min_connections(min_connections.min(config.max_connections))
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await

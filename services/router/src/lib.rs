@@ -83,7 +83,11 @@ pub async fn start(
     health: Health,
     shutdown: Shutdown,
 ) -> Result<JoinHandle<()>, RouterError> {
-    let pool = db::connect(&config.database).await?;
+    let pool = db::connect_keeping(&config.database, log::WARM_CONNECTIONS).await?;
+    if let Err(error) = log::warm(&pool).await {
+        // Not fatal: the first log writes retry like any other.
+        tracing::warn!(error = %error, "could not prepare the processing-log connections");
+    }
     let amqp = Amqp::connect(&config.amqp, "hub-router").await?;
     let channel = amqp.channel().await?;
     topology::declare(
