@@ -44,7 +44,7 @@ impl Snapshot {
         }
         for (name, pid) in services {
             if let Some((_, ticks)) = process(*pid) {
-                add(&format!("hub {name}"), ticks);
+                add(name, ticks);
             }
         }
         if let Ok(entries) = std::fs::read_dir("/proc") {

@@ -68,7 +68,33 @@ impl BenchEnv {
         })
     }
 
+    /// The vhost of the relay (see [`crate::relay`]).
+    fn relay_vhost(&self) -> String {
+        format!("{}-relay", self.vhost)
+    }
+
+    /// Creates the relay's vhost (the relay declares its topology) and
+    /// returns its AMQP URL.
+    pub async fn relay_url(&self) -> anyhow::Result<String> {
+        let vhost = self.relay_vhost();
+        self.api
+            .put_vhost(&vhost)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        self.api
+            .put_permissions(&vhost, &self.amqp.user(), ".*", ".*", ".*")
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let base = self
+            .amqp
+            .url
+            .strip_suffix(&self.vhost)
+            .ok_or_else(|| anyhow::anyhow!("the bench's AMQP URL does not end in its vhost"))?;
+        Ok(format!("{base}{vhost}"))
+    }
+
     pub async fn remove(&self) {
+        let _ = self.api.delete_vhost(&self.relay_vhost()).await;
         let _ = self.api.delete_vhost(&self.vhost).await;
         let name = self
             .database

@@ -211,15 +211,13 @@ async fn consume(
                 .as_ref()
                 .map(ToString::to_string),
         };
-        if let Some(id) = id {
-            if let Some(sent) = sent_at(&id) {
-                latencies.push(Received {
-                    queue,
-                    id,
-                    sent,
-                    at: now_nanos(),
-                });
-            }
+        if let Some((id, sent)) = id.and_then(|id| sent_at(&id).map(|sent| (id, sent))) {
+            latencies.push(Received {
+                queue,
+                id,
+                sent,
+                at: now_nanos(),
+            });
         }
         delivery.acker.ack(BasicAckOptions::default()).await?;
         last = Instant::now();
@@ -329,6 +327,7 @@ async fn wait_for_consumer(url: &str, queue: &str) -> anyhow::Result<()> {
 
 async fn through_hub(
     env: &BenchEnv,
+    url: &str,
     args: &Args,
     count: u32,
     rate: Option<u32>,
@@ -339,7 +338,7 @@ async fn through_hub(
         let (ready, attach) = tokio::sync::oneshot::channel();
         attached.push(attach);
         consumers.push(tokio::spawn(consume(
-            env.amqp.url.clone(),
+            url.to_owned(),
             queue,
             count,
             args.prefetch,
@@ -353,8 +352,8 @@ async fn through_hub(
             anyhow::bail!("a processor-queue consumer did not attach");
         }
     }
-    let (connection, channel) = connect(&env.amqp.url).await?;
-    wait_for_consumer(&env.amqp.url, envelope::ROUTER_QUEUE).await?;
+    let (connection, channel) = connect(url).await?;
+    wait_for_consumer(url, envelope::ROUTER_QUEUE).await?;
     let payloads: Vec<Vec<u8>> = (0..count.min(1_000))
         .map(|seq| case_json(env, seq))
         .collect::<anyhow::Result<_>>()?;
@@ -513,7 +512,8 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         "hub at {} messages per second for {} s",
         args.paced_rate, args.paced_seconds
     );
-    let (paced_rate, received) = through_hub(env, args, paced, Some(args.paced_rate)).await?;
+    let (paced_rate, received) =
+        through_hub(env, &env.amqp.url, args, paced, Some(args.paced_rate)).await?;
     report.paced_rate = paced_rate;
     report.paced_latency = latency_of(&received);
     if let Some(path) = &args.trace {
@@ -537,10 +537,10 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
     );
     let pids: Vec<(String, u32)> = services
         .iter()
-        .filter_map(|s| Some((s.name.clone(), s.pid()?)))
+        .filter_map(|s| Some((format!("hub {}", s.name), s.pid()?)))
         .collect();
     let before = Snapshot::take(&pids);
-    let (hub_rate, received) = through_hub(env, args, args.messages, None).await?;
+    let (hub_rate, received) = through_hub(env, &env.amqp.url, args, args.messages, None).await?;
     report.hub_cpu = before.until(&Snapshot::take(&pids));
     report.hub_throughput = hub_rate;
     report.hub_latency = latency_of(&received);
@@ -549,6 +549,27 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         .fetch_one(&pool)
         .await?;
     pool.close().await;
+
+    // The same flow through the relay: the hub's AMQP path without its
+    // work, in a vhost of its own with the hub's topology.
+    eprintln!(
+        "relay (the hub's AMQP path without its work): {} case updates",
+        args.messages
+    );
+    let relay_url = env.relay_url().await?;
+    let relay = Service::start_relay(&relay_url, args.prefetch, env.amqp.max_length)?;
+    let relay_pids: Vec<(String, u32)> = relay
+        .pid()
+        .map(|p| vec![("hub-bench relay".to_owned(), p)])
+        .unwrap_or_default();
+    // The relay declares the topology before it consumes.
+    wait_for_consumer(&relay_url, envelope::ROUTER_QUEUE).await?;
+    let before = Snapshot::take(&relay_pids);
+    let (relay_rate, received) = through_hub(env, &relay_url, args, args.messages, None).await?;
+    report.relay_cpu = before.until(&Snapshot::take(&relay_pids));
+    report.relay_throughput = relay_rate;
+    report.relay_latency = latency_of(&received);
+    relay.stop().await;
 
     // gRPC ingest without the router, so the broker only takes the ingest.
     let router = services.remove(0);

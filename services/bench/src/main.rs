@@ -19,6 +19,7 @@ mod env;
 mod flows;
 mod minimiser;
 mod procs;
+mod relay;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,9 @@ enum Command {
     All(flows::Args),
     /// Minimising a realistic case update for one route, per route.
     Minimiser(minimiser::Args),
+    /// The hub's AMQP path without its work (started by `all`).
+    #[command(hide = true)]
+    Relay(relay::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,6 +64,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(flows::all(args))
+        }
+        Command::Relay(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(relay::run(args))
         }
     }
 }

@@ -56,6 +56,27 @@ impl Service {
         })
     }
 
+    /// `hub-bench relay` into `vhost_url` (see [`crate::relay`]).
+    pub fn start_relay(vhost_url: &str, prefetch: u16, max_length: u32) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg("relay")
+            .arg("--amqp-url")
+            .arg(vhost_url)
+            .arg("--prefetch")
+            .arg(prefetch.to_string())
+            .arg("--max-length")
+            .arg(max_length.to_string())
+            .env("HUB_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        Ok(Self {
+            name: "relay".to_owned(),
+            child: cmd.spawn()?,
+        })
+    }
+
     /// Process id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()

@@ -38,6 +38,8 @@ pub struct Report {
     pub raw_latency: Latency,
     pub hub_throughput: f64,
     pub hub_latency: Latency,
+    pub relay_throughput: f64,
+    pub relay_latency: Latency,
     pub paced_rate: f64,
     pub paced_latency: Latency,
     pub grpc_throughput: f64,
@@ -47,70 +49,76 @@ pub struct Report {
     pub peak_rss_mib: Vec<(String, f64)>,
     pub raw_cpu: Usage,
     pub hub_cpu: Usage,
+    pub relay_cpu: Usage,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
 }
 
 impl Report {
     pub fn table(&self) -> String {
-        let ratio = if self.raw_throughput > 0.0 {
-            self.hub_throughput / self.raw_throughput
-        } else {
-            0.0
-        };
+        let pair = |l: &Latency| format!("{:.1} / {:.1}", l.p50, l.p99);
         let mut out = String::new();
         out.push_str(&format!(
             "hub-bench: case updates of {} bytes (JSON)\n",
             self.payload_bytes
         ));
         out.push_str(&format!(
-            "  {:<52} {:>12} {:>12} {:>8}\n",
-            "", "raw broker", "hub", "hub/raw"
+            "  {:<44} {:>12} {:>14} {:>14} {:>8}\n",
+            "", "raw broker", "relay", "hub", "hub/raw"
         ));
         out.push_str(&format!(
-            "  {:<52} {:>12.0} {:>12.0} {:>8.2}\n",
+            "  {:<44} {:>12.0} {:>14.0} {:>14.0} {:>8.2}\n",
             "throughput at saturation (messages/s)",
             self.raw_throughput,
+            self.relay_throughput,
             self.hub_throughput,
-            ratio
+            ratio(self.hub_throughput, self.raw_throughput)
         ));
         out.push_str(&format!(
-            "  {:<52} {:>12} {:>12}\n",
+            "  {:<44} {:>12} {:>14} {:>14}\n",
             "latency p50 / p99 at saturation (ms)",
-            format!("{:.1} / {:.1}", self.raw_latency.p50, self.raw_latency.p99),
-            format!("{:.1} / {:.1}", self.hub_latency.p50, self.hub_latency.p99)
+            pair(&self.raw_latency),
+            pair(&self.relay_latency),
+            pair(&self.hub_latency)
         ));
         out.push_str(&format!(
-            "  {:<52} {:>12} {:>12}\n",
+            "  {:<44} {:>12} {:>14} {:>14}\n",
             format!(
                 "latency p50 / p99 at {:.0} messages/s (ms)",
                 self.paced_rate
             ),
             "",
-            format!(
-                "{:.1} / {:.1}",
-                self.paced_latency.p50, self.paced_latency.p99
-            )
+            "",
+            pair(&self.paced_latency)
         ));
         out.push_str(&format!(
-            "  {:<52} {:>12} {:>12}\n",
-            "gRPC SubmitCaseUpdate: requests/s, p50 / p99 (ms)",
-            format!("{:.0}", self.grpc_throughput),
-            format!(
-                "{:.1} / {:.1}",
-                self.grpc_latency.p50, self.grpc_latency.p99
-            )
+            "  relay/raw {:.2}: the ceiling of the hub's message flow on this broker; hub/relay {:.2}: \
+             what the hub's own work leaves of it\n",
+            ratio(self.relay_throughput, self.raw_throughput),
+            ratio(self.hub_throughput, self.relay_throughput)
+        ));
+        out.push_str(&format!(
+            "  gRPC SubmitCaseUpdate: {:.0} requests/s, p50 / p99 {} ms\n",
+            self.grpc_throughput,
+            pair(&self.grpc_latency)
         ));
         out.push_str(&format!(
             "  processing-log records written: {}\n",
             self.log_records
         ));
         out.push_str(&format!(
-            "  CPU during the saturation runs (% of one core; {} cores): {:>12} {:>12}\n",
-            self.hub_cpu.cpus, "raw broker", "hub"
+            "  CPU during the saturation runs (% of one core; {} cores): {:>8} {:>14} {:>14}\n",
+            self.hub_cpu.cpus, "raw", "relay", "hub"
         ));
-        let mut names: Vec<&String> = self.hub_cpu.groups.iter().map(|(n, _)| n).collect();
-        for (name, _) in &self.raw_cpu.groups {
-            if !names.contains(&name) {
-                names.push(name);
+        let runs = [&self.raw_cpu, &self.relay_cpu, &self.hub_cpu];
+        let mut names: Vec<&String> = Vec::new();
+        for run in runs {
+            for (name, _) in &run.groups {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
             }
         }
         let of = |u: &Usage, name: &str| {
@@ -121,25 +129,25 @@ impl Report {
         };
         for name in names {
             out.push_str(&format!(
-                "    {name:<48} {:>14} {:>12}\n",
+                "    {name:<52} {:>14} {:>14} {:>14}\n",
                 of(&self.raw_cpu, name),
+                of(&self.relay_cpu, name),
                 of(&self.hub_cpu, name)
             ));
         }
-        for (label, raw, hub) in [
-            (
-                "machine busy (% of all cores)",
-                self.raw_cpu.busy,
-                self.hub_cpu.busy,
-            ),
-            (
-                "stolen by the hypervisor",
-                self.raw_cpu.steal,
-                self.hub_cpu.steal,
-            ),
-            ("idle", self.raw_cpu.idle, self.hub_cpu.idle),
-        ] {
-            out.push_str(&format!("    {label:<48} {raw:>14.0} {hub:>12.0}\n"));
+        type Figure = fn(&Usage) -> f64;
+        let machine: [(&str, Figure); 3] = [
+            ("machine busy (% of all cores)", |u| u.busy),
+            ("stolen by the hypervisor", |u| u.steal),
+            ("idle", |u| u.idle),
+        ];
+        for (label, f) in machine {
+            out.push_str(&format!(
+                "    {label:<52} {:>14.0} {:>14.0} {:>14.0}\n",
+                f(&self.raw_cpu),
+                f(&self.relay_cpu),
+                f(&self.hub_cpu)
+            ));
         }
         out.push_str("  minimiser (per message):\n");
         for (name, ns) in &self.minimiser {
@@ -164,13 +172,16 @@ impl Report {
         json!({
             "payload_bytes": self.payload_bytes,
             "raw": {"throughput_per_s": self.raw_throughput, "latency": latency(&self.raw_latency)},
+            "relay": {"throughput_per_s": self.relay_throughput, "latency": latency(&self.relay_latency),
+                      "ratio_to_raw": ratio(self.relay_throughput, self.raw_throughput)},
             "hub": {"throughput_per_s": self.hub_throughput, "latency": latency(&self.hub_latency),
-                    "ratio_to_raw": if self.raw_throughput > 0.0 { self.hub_throughput / self.raw_throughput } else { 0.0 }},
+                    "ratio_to_raw": ratio(self.hub_throughput, self.raw_throughput),
+                    "ratio_to_relay": ratio(self.hub_throughput, self.relay_throughput)},
             "hub_paced": {"rate_per_s": self.paced_rate, "latency": latency(&self.paced_latency)},
             "grpc_ingest": {"throughput_per_s": self.grpc_throughput, "latency": latency(&self.grpc_latency)},
             "processing_log_records": self.log_records,
             "minimiser_ns": self.minimiser.iter().map(|(n, v)| json!({"name": n, "ns_per_op": v})).collect::<Vec<_>>(),
-            "cpu": {"raw": cpu(&self.raw_cpu), "hub": cpu(&self.hub_cpu)},
+            "cpu": {"raw": cpu(&self.raw_cpu), "relay": cpu(&self.relay_cpu), "hub": cpu(&self.hub_cpu)},
             "peak_rss_mib": self.peak_rss_mib.iter().map(|(n, v)| json!({"service": n, "mib": v})).collect::<Vec<_>>(),
         })
     }
