@@ -504,7 +504,21 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
     for command in ["dossier", "feed", "operator"] {
         services.push(Service::start(env, command, &free(())?, &[])?);
     }
-    // The paced run goes first, on a quiet broker: after a saturation burst
+    // The relay: the hub's AMQP path without its work, in a vhost of its
+    // own with the hub's topology (it declares it before it consumes).
+    let relay_url = env.relay_url().await?;
+    let relay = Service::start_relay(&relay_url, args.prefetch, env.amqp.max_length)?;
+    let relay_pids: Vec<(String, u32)> = relay
+        .pid()
+        .map(|p| vec![("hub-bench relay".to_owned(), p)])
+        .unwrap_or_default();
+    wait_for_consumer(&relay_url, envelope::ROUTER_QUEUE).await?;
+    let pids: Vec<(String, u32)> = services
+        .iter()
+        .filter_map(|s| Some((format!("hub {}", s.name), s.pid()?)))
+        .collect();
+
+    // The paced runs go first, on a quiet broker: after a saturation burst
     // the broker and the database are busy for a while with its aftermath
     // (measured: p99 at 200/s 83 ms after a burst, 26 ms without).
     let paced = args.paced_rate * args.paced_seconds;
@@ -512,13 +526,25 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         "hub at {} messages per second for {} s",
         args.paced_rate, args.paced_seconds
     );
+    let before = Snapshot::take(&pids);
     let (paced_rate, received) =
         through_hub(env, &env.amqp.url, args, paced, Some(args.paced_rate)).await?;
+    report.paced_cpu = before.until(&Snapshot::take(&pids));
     report.paced_rate = paced_rate;
     report.paced_latency = latency_of(&received);
     if let Some(path) = &args.trace {
         write_trace(env, path, &received).await?;
     }
+    eprintln!(
+        "relay at {} messages per second for {} s",
+        args.paced_rate, args.paced_seconds
+    );
+    let before = Snapshot::take(&relay_pids);
+    let (relay_paced_rate, received) =
+        through_hub(env, &relay_url, args, paced, Some(args.paced_rate)).await?;
+    report.relay_paced_cpu = before.until(&Snapshot::take(&relay_pids));
+    report.relay_paced_rate = relay_paced_rate;
+    report.relay_paced_latency = latency_of(&received);
 
     eprintln!(
         "raw broker: {} messages of {} bytes",
@@ -535,10 +561,6 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         "hub at saturation: {} case updates for both processors",
         args.messages
     );
-    let pids: Vec<(String, u32)> = services
-        .iter()
-        .filter_map(|s| Some((format!("hub {}", s.name), s.pid()?)))
-        .collect();
     let before = Snapshot::take(&pids);
     let (hub_rate, received) = through_hub(env, &env.amqp.url, args, args.messages, None).await?;
     report.hub_cpu = before.until(&Snapshot::take(&pids));
@@ -550,20 +572,7 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         .await?;
     pool.close().await;
 
-    // The same flow through the relay: the hub's AMQP path without its
-    // work, in a vhost of its own with the hub's topology.
-    eprintln!(
-        "relay (the hub's AMQP path without its work): {} case updates",
-        args.messages
-    );
-    let relay_url = env.relay_url().await?;
-    let relay = Service::start_relay(&relay_url, args.prefetch, env.amqp.max_length)?;
-    let relay_pids: Vec<(String, u32)> = relay
-        .pid()
-        .map(|p| vec![("hub-bench relay".to_owned(), p)])
-        .unwrap_or_default();
-    // The relay declares the topology before it consumes.
-    wait_for_consumer(&relay_url, envelope::ROUTER_QUEUE).await?;
+    eprintln!("relay at saturation: {} case updates", args.messages);
     let before = Snapshot::take(&relay_pids);
     let (relay_rate, received) = through_hub(env, &relay_url, args, args.messages, None).await?;
     report.relay_cpu = before.until(&Snapshot::take(&relay_pids));

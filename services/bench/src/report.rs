@@ -42,6 +42,10 @@ pub struct Report {
     pub relay_latency: Latency,
     pub paced_rate: f64,
     pub paced_latency: Latency,
+    pub paced_cpu: Usage,
+    pub relay_paced_rate: f64,
+    pub relay_paced_latency: Latency,
+    pub relay_paced_cpu: Usage,
     pub grpc_throughput: f64,
     pub grpc_latency: Latency,
     pub log_records: i64,
@@ -90,8 +94,15 @@ impl Report {
                 self.paced_rate
             ),
             "",
-            "",
+            pair(&self.relay_paced_latency),
             pair(&self.paced_latency)
+        ));
+        out.push_str(&format!(
+            "  {:<44} {:>12} {:>14.0} {:>14.0}\n",
+            "  machine busy meanwhile (% of all cores)",
+            "",
+            self.relay_paced_cpu.busy,
+            self.paced_cpu.busy
         ));
         out.push_str(&format!(
             "  relay/raw {:.2}: the ceiling of the hub's message flow on this broker; hub/relay {:.2}: \
@@ -177,7 +188,8 @@ impl Report {
             "hub": {"throughput_per_s": self.hub_throughput, "latency": latency(&self.hub_latency),
                     "ratio_to_raw": ratio(self.hub_throughput, self.raw_throughput),
                     "ratio_to_relay": ratio(self.hub_throughput, self.relay_throughput)},
-            "hub_paced": {"rate_per_s": self.paced_rate, "latency": latency(&self.paced_latency)},
+            "hub_paced": {"rate_per_s": self.paced_rate, "latency": latency(&self.paced_latency), "cpu": cpu(&self.paced_cpu)},
+            "relay_paced": {"rate_per_s": self.relay_paced_rate, "latency": latency(&self.relay_paced_latency), "cpu": cpu(&self.relay_paced_cpu)},
             "grpc_ingest": {"throughput_per_s": self.grpc_throughput, "latency": latency(&self.grpc_latency)},
             "processing_log_records": self.log_records,
             "minimiser_ns": self.minimiser.iter().map(|(n, v)| json!({"name": n, "ns_per_op": v})).collect::<Vec<_>>(),
