@@ -174,6 +174,24 @@ impl Browser {
         value.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Waits until the current URL contains `part` (a click that submits a
+    /// form may return before the browser has followed the answer) and
+    /// returns it; panics with the URL and the page after 10 s.
+    pub async fn wait_for_url(&self, part: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let url = self.url().await;
+            if url.contains(part) {
+                return url;
+            }
+            if std::time::Instant::now() > deadline {
+                let source = self.source().await;
+                panic!("still on {url} after 10 s, expected a URL with `{part}`:\n{source}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// The current page's HTML as the browser has it now.
     pub async fn source(&self) -> String {
         let value = self

@@ -79,9 +79,10 @@ async fn an_operator_retries_a_rejected_group_from_the_console_after_the_catalog
         .await;
     browser.click(&browser.find("#log-in").await).await;
     assert!(
-        browser.url().await.ends_with("/overview"),
-        "{}",
-        browser.url().await
+        browser
+            .wait_for_url("/overview")
+            .await
+            .ends_with("/overview")
     );
     assert_eq!(browser.text(&browser.find("#operator").await).await, "otto");
     assert_eq!(browser.text(&browser.find("#role").await).await, "operator");
@@ -101,7 +102,7 @@ async fn an_operator_retries_a_rejected_group_from_the_console_after_the_catalog
     browser
         .click(&browser.find_in(&row, "a.open-group").await)
         .await;
-    assert!(browser.url().await.contains("/dead-letters/group?"));
+    browser.wait_for_url("/dead-letters/group?").await;
 
     // The message: metadata and its fields with categories, values masked.
     browser.click(&browser.find("a.message").await).await;
@@ -159,12 +160,9 @@ async fn an_operator_retries_a_rejected_group_from_the_console_after_the_catalog
         .await
         .unwrap();
     browser.click(&browser.find("#back-to-group").await).await;
+    browser.wait_for_url("/dead-letters/group?").await;
     browser.click(&browser.find("#retry-group").await).await;
-    assert!(
-        browser.url().await.contains("/jobs/"),
-        "{}",
-        browser.url().await
-    );
+    browser.wait_for_url("/jobs/").await;
     assert_eq!(
         browser.text_of("#job-state").await.as_deref(),
         Some("running")
