@@ -11,8 +11,10 @@
 //! (case updates published to `hub.ingress` for both processors' purposes,
 //! the router as its own process, both processor queues drained, the
 //! processing log written) at saturation and at a fixed 1,000 messages per
-//! second, gRPC ingest (`SubmitCaseUpdate`, confirmed), the minimiser, and
-//! each service's peak resident memory.
+//! second, the relay (the hub's AMQP path without its work, see
+//! [`relay`]) the same two ways, gRPC ingest (`SubmitCaseUpdate`,
+//! confirmed), the minimiser, where the CPU went, and each service's peak
+//! resident memory.
 
 mod cpu;
 mod env;
