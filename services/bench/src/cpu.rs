@@ -32,7 +32,7 @@ impl Snapshot {
     pub fn take(services: &[(String, u32)]) -> Self {
         let mut snapshot = Self {
             machine: machine().unwrap_or_default(),
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+            cpus: machine_cpus(),
             ..Self::default()
         };
         let own = std::process::id();
@@ -87,6 +87,23 @@ impl Snapshot {
             cpus: self.cpus,
         }
     }
+}
+
+/// The machine's CPUs, from `/proc/stat` (not this process's affinity: the
+/// bench may be pinned to some of them while the broker runs on others).
+fn machine_cpus() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .map(|stat| {
+            stat.lines()
+                .filter(|l| {
+                    l.strip_prefix("cpu")
+                        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+                })
+                .count() as u64
+        })
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64))
 }
 
 /// (busy, steal, idle, total) ticks from the first line of `/proc/stat`.
