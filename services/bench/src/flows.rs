@@ -319,7 +319,7 @@ async fn wait_for_consumer(url: &str, queue: &str) -> anyhow::Result<()> {
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "{queue} has no consumer after 60 s: did the router start?"
+            "{queue} has no consumer after 60 s: did the router (or the relay) start?"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
