@@ -55,17 +55,21 @@ impl BenchEnv {
         };
         let mut amqp = amqp;
         amqp.max_length = settings.max_length;
-        provision(&amqp, &api, &catalog, &settings, &passwords)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        Ok(Self {
+        let provisioned = provision(&amqp, &api, &catalog, &settings, &passwords).await;
+        let env = Self {
             vhost,
             amqp,
             database,
             api,
             catalog,
             catalog_path: catalog_path.to_path_buf(),
-        })
+        };
+        if let Err(error) = provisioned {
+            // Leave nothing behind: the database is already there.
+            env.remove().await;
+            anyhow::bail!(error);
+        }
+        Ok(env)
     }
 
     /// The vhost of the relay (see [`crate::relay`]).
