@@ -176,20 +176,17 @@ impl Browser {
 
     /// Waits until the current URL contains `part` (a click that submits a
     /// form may return before the browser has followed the answer) and
-    /// returns it; panics with the URL and the page after 10 s.
+    /// returns it.
     pub async fn wait_for_url(&self, part: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let url = self.url().await;
-            if url.contains(part) {
-                return url;
-            }
-            if std::time::Instant::now() > deadline {
-                let source = self.source().await;
-                panic!("still on {url} after 10 s, expected a URL with `{part}`:\n{source}");
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        crate::eventually(
+            &format!("the browser to reach a URL with `{part}`"),
+            Duration::from_secs(10),
+            || async {
+                let url = self.url().await;
+                url.contains(part).then_some(url)
+            },
+        )
+        .await
     }
 
     /// The current page's HTML as the browser has it now.

@@ -30,9 +30,10 @@ pub struct Usage {
 impl Snapshot {
     /// Reads the counters; `services` are the hub's child processes by name.
     pub fn take(services: &[(String, u32)]) -> Self {
+        let (machine, cpus) = machine().unwrap_or_default();
         let mut snapshot = Self {
-            machine: machine().unwrap_or_default(),
-            cpus: machine_cpus(),
+            machine,
+            cpus: cpus.max(1),
             ..Self::default()
         };
         let own = std::process::id();
@@ -89,25 +90,11 @@ impl Snapshot {
     }
 }
 
-/// The machine's CPUs, from `/proc/stat` (not this process's affinity: the
-/// bench may be pinned to some of them while the broker runs on others).
-fn machine_cpus() -> u64 {
-    std::fs::read_to_string("/proc/stat")
-        .ok()
-        .map(|stat| {
-            stat.lines()
-                .filter(|l| {
-                    l.strip_prefix("cpu")
-                        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
-                })
-                .count() as u64
-        })
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64))
-}
-
-/// (busy, steal, idle, total) ticks from the first line of `/proc/stat`.
-fn machine() -> Option<(u64, u64, u64, u64)> {
+/// (busy, steal, idle, total) ticks from the first line of `/proc/stat`,
+/// and the machine's CPUs from its `cpuN` lines (not this process's
+/// affinity: the bench may be pinned to some while the broker runs on
+/// others).
+fn machine() -> Option<((u64, u64, u64, u64), u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let fields: Vec<u64> = stat
         .lines()
@@ -121,7 +108,14 @@ fn machine() -> Option<(u64, u64, u64, u64)> {
     let idle = get(3) + get(4);
     let steal = get(7);
     let busy = get(0) + get(1) + get(2) + get(5) + get(6);
-    Some((busy, steal, idle, busy + steal + idle))
+    let cpus = stat
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("cpu")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count() as u64;
+    Some(((busy, steal, idle, busy + steal + idle), cpus))
 }
 
 /// A process's command name and user + system ticks.

@@ -9,9 +9,17 @@ use hub_core::provision::provision;
 use hub_core::rabbit_api::RabbitApi;
 use hub_policy::Catalog;
 
+/// The URL of `vhost` on `broker`, as the hub's own user (names made by the
+/// bench need no escaping).
+fn amqp_url(broker: &str, vhost: &str) -> String {
+    format!("amqp://guest:guest@{broker}/{vhost}")
+}
+
 /// The benchmark's slice of the servers.
 pub struct BenchEnv {
     pub vhost: String,
+    /// `host:port` of the broker.
+    broker: String,
     pub amqp: AmqpConfig,
     pub database: DatabaseConfig,
     pub api: RabbitApi,
@@ -34,7 +42,7 @@ impl BenchEnv {
         );
         let vhost = format!("hub-bench-{id}");
         let amqp = AmqpConfig {
-            url: format!("amqp://guest:guest@{broker}/{vhost}"),
+            url: amqp_url(broker, &vhost),
             ..AmqpConfig::default()
         };
         let database = DatabaseConfig {
@@ -58,6 +66,7 @@ impl BenchEnv {
         let provisioned = provision(&amqp, &api, &catalog, &settings, &passwords).await;
         let env = Self {
             vhost,
+            broker: broker.to_owned(),
             amqp,
             database,
             api,
@@ -89,12 +98,7 @@ impl BenchEnv {
             .put_permissions(&vhost, &self.amqp.user(), ".*", ".*", ".*")
             .await
             .map_err(anyhow::Error::msg)?;
-        let base = self
-            .amqp
-            .url
-            .strip_suffix(&self.vhost)
-            .ok_or_else(|| anyhow::anyhow!("the bench's AMQP URL does not end in its vhost"))?;
-        Ok(format!("{base}{vhost}"))
+        Ok(amqp_url(&self.broker, &vhost))
     }
 
     pub async fn remove(&self) {

@@ -292,15 +292,18 @@ async fn raw(env: &BenchEnv, args: &Args, payload: &[u8]) -> anyhow::Result<(f64
     ))
 }
 
-/// Waits until `queue` has a consumer (the router attached), so that its
-/// start-up is not measured as the first messages' latency.
+/// Waits until `queue` has a consumer (the router, or the relay, attached;
+/// either declares the topology first), so that its start-up is not
+/// measured as the first messages' latency.
 async fn wait_for_consumer(url: &str, queue: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
     loop {
         // A passive declare answers with the consumer count at once (the
-        // management API lags by its statistics interval); a channel closed
-        // by a failed passive declare is not reused.
-        let (connection, channel) = connect(url).await?;
+        // management API lags by its statistics interval); the broker
+        // closes the channel when the queue is not there yet, so each try
+        // takes a new one.
+        let channel = connection.create_channel().await?;
         let found = channel
             .queue_declare(
                 queue.into(),
@@ -313,10 +316,11 @@ async fn wait_for_consumer(url: &str, queue: &str) -> anyhow::Result<()> {
             .await
             .map(|q| q.consumer_count())
             .unwrap_or(0);
-        let _ = connection.close(200, "done".into()).await;
         if found > 0 {
+            let _ = connection.close(200, "done".into()).await;
             return Ok(());
         }
+        let _ = channel.close(200, "again".into()).await;
         anyhow::ensure!(
             Instant::now() < deadline,
             "{queue} has no consumer after 60 s: did the router (or the relay) start?"
@@ -332,9 +336,10 @@ async fn through_hub(
     count: u32,
     rate: Option<u32>,
 ) -> anyhow::Result<(f64, Vec<Received>)> {
+    wait_for_consumer(url, envelope::ROUTER_QUEUE).await?;
     let mut consumers = Vec::new();
     let mut attached = Vec::new();
-    for queue in ["processor.robidus", "processor.future-smart"] {
+    for queue in crate::relay::QUEUES {
         let (ready, attach) = tokio::sync::oneshot::channel();
         attached.push(attach);
         consumers.push(tokio::spawn(consume(
@@ -353,7 +358,6 @@ async fn through_hub(
         }
     }
     let (connection, channel) = connect(url).await?;
-    wait_for_consumer(url, envelope::ROUTER_QUEUE).await?;
     let payloads: Vec<Vec<u8>> = (0..count.min(1_000))
         .map(|seq| case_json(env, seq))
         .collect::<anyhow::Result<_>>()?;
@@ -448,6 +452,32 @@ async fn grpc_ingest(env: &BenchEnv, args: &Args, addr: &str) -> anyhow::Result<
     ))
 }
 
+/// One run through the hub (or the relay) at `url`: its throughput, what
+/// was received, and where the CPU went meanwhile (`pids`: the processes
+/// under test).
+struct Measured {
+    rate: f64,
+    received: Vec<Received>,
+    cpu: crate::cpu::Usage,
+}
+
+async fn measure(
+    env: &BenchEnv,
+    url: &str,
+    args: &Args,
+    pids: &[(String, u32)],
+    count: u32,
+    rate: Option<u32>,
+) -> anyhow::Result<Measured> {
+    let before = Snapshot::take(pids);
+    let (rate, received) = through_hub(env, url, args, count, rate).await?;
+    Ok(Measured {
+        rate,
+        received,
+        cpu: before.until(&Snapshot::take(pids)),
+    })
+}
+
 /// The paced run's messages as CSV, with the time the router's log write
 /// began for each (the transaction's `now()`), in ms from the first send.
 async fn write_trace(
@@ -512,7 +542,6 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         .pid()
         .map(|p| vec![("hub-bench relay".to_owned(), p)])
         .unwrap_or_default();
-    wait_for_consumer(&relay_url, envelope::ROUTER_QUEUE).await?;
     let pids: Vec<(String, u32)> = services
         .iter()
         .filter_map(|s| Some((format!("hub {}", s.name), s.pid()?)))
@@ -522,29 +551,26 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
     // the broker and the database are busy for a while with its aftermath
     // (measured: p99 at 200/s 83 ms after a burst, 26 ms without).
     let paced = args.paced_rate * args.paced_seconds;
+    let rate = Some(args.paced_rate);
     eprintln!(
         "hub at {} messages per second for {} s",
         args.paced_rate, args.paced_seconds
     );
-    let before = Snapshot::take(&pids);
-    let (paced_rate, received) =
-        through_hub(env, &env.amqp.url, args, paced, Some(args.paced_rate)).await?;
-    report.paced_cpu = before.until(&Snapshot::take(&pids));
-    report.paced_rate = paced_rate;
-    report.paced_latency = latency_of(&received);
+    let hub = measure(env, &env.amqp.url, args, &pids, paced, rate).await?;
+    report.paced_cpu = hub.cpu;
+    report.paced_rate = hub.rate;
+    report.paced_latency = latency_of(&hub.received);
     if let Some(path) = &args.trace {
-        write_trace(env, path, &received).await?;
+        write_trace(env, path, &hub.received).await?;
     }
     eprintln!(
         "relay at {} messages per second for {} s",
         args.paced_rate, args.paced_seconds
     );
-    let before = Snapshot::take(&relay_pids);
-    let (relay_paced_rate, received) =
-        through_hub(env, &relay_url, args, paced, Some(args.paced_rate)).await?;
-    report.relay_paced_cpu = before.until(&Snapshot::take(&relay_pids));
-    report.relay_paced_rate = relay_paced_rate;
-    report.relay_paced_latency = latency_of(&received);
+    let relayed = measure(env, &relay_url, args, &relay_pids, paced, rate).await?;
+    report.relay_paced_cpu = relayed.cpu;
+    report.relay_paced_rate = relayed.rate;
+    report.relay_paced_latency = latency_of(&relayed.received);
 
     eprintln!(
         "raw broker: {} messages of {} bytes",
@@ -561,11 +587,10 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
         "hub at saturation: {} case updates for both processors",
         args.messages
     );
-    let before = Snapshot::take(&pids);
-    let (hub_rate, received) = through_hub(env, &env.amqp.url, args, args.messages, None).await?;
-    report.hub_cpu = before.until(&Snapshot::take(&pids));
-    report.hub_throughput = hub_rate;
-    report.hub_latency = latency_of(&received);
+    let hub = measure(env, &env.amqp.url, args, &pids, args.messages, None).await?;
+    report.hub_cpu = hub.cpu;
+    report.hub_throughput = hub.rate;
+    report.hub_latency = latency_of(&hub.received);
     let pool = hub_core::db::connect(&env.database).await?;
     report.log_records = sqlx::query_scalar("SELECT count(*) FROM processing_log")
         .fetch_one(&pool)
@@ -573,11 +598,10 @@ async fn run(env: &BenchEnv, args: &Args) -> anyhow::Result<Report> {
     pool.close().await;
 
     eprintln!("relay at saturation: {} case updates", args.messages);
-    let before = Snapshot::take(&relay_pids);
-    let (relay_rate, received) = through_hub(env, &relay_url, args, args.messages, None).await?;
-    report.relay_cpu = before.until(&Snapshot::take(&relay_pids));
-    report.relay_throughput = relay_rate;
-    report.relay_latency = latency_of(&received);
+    let relayed = measure(env, &relay_url, args, &relay_pids, args.messages, None).await?;
+    report.relay_cpu = relayed.cpu;
+    report.relay_throughput = relayed.rate;
+    report.relay_latency = latency_of(&relayed.received);
     relay.stop().await;
 
     // gRPC ingest without the router, so the broker only takes the ingest.

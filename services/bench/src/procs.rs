@@ -41,19 +41,11 @@ impl Service {
             .env("HUB_CATALOG", &env.catalog_path)
             .env("HUB_PSEUDONYM_KEY", "bench-pseudonym-key-0123456789")
             .env("HUB_GRPC_ADDR", grpc_addr)
-            .env("HUB_CONSOLE_ADDR", "127.0.0.1:0")
-            .env("HUB_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+            .env("HUB_CONSOLE_ADDR", "127.0.0.1:0");
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        Ok(Self {
-            name: command.to_owned(),
-            child: cmd.spawn()?,
-        })
+        Self::spawn(command, cmd)
     }
 
     /// `hub-bench relay` into `vhost_url` (see [`crate::relay`]).
@@ -65,14 +57,20 @@ impl Service {
             .arg("--prefetch")
             .arg(prefetch.to_string())
             .arg("--max-length")
-            .arg(max_length.to_string())
-            .env("HUB_LOG", "warn")
+            .arg(max_length.to_string());
+        Self::spawn("relay", cmd)
+    }
+
+    /// Starts `cmd` quietly (warnings and errors on the bench's stderr),
+    /// killed when dropped.
+    fn spawn(name: &str, mut cmd: Command) -> anyhow::Result<Self> {
+        cmd.env("HUB_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         Ok(Self {
-            name: "relay".to_owned(),
+            name: name.to_owned(),
             child: cmd.spawn()?,
         })
     }
